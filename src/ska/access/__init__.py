@@ -1,0 +1,1 @@
+"""Access rules, options and requests: who may log in where."""

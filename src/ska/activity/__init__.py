@@ -1,0 +1,1 @@
+"""Events, the syslog mirror and e-mail notifications."""

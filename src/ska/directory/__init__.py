@@ -1,0 +1,1 @@
+"""Users, groups, memberships; local and LDAP authentication."""

@@ -1,0 +1,1 @@
+"""Public keys: parsing, fingerprints, strength policy, destination rules."""

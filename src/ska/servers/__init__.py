@@ -1,0 +1,1 @@
+"""Servers, server accounts, leaders, notes, host keys, jump hosts."""

@@ -1,0 +1,1 @@
+"""Scans of servers for keys the authority did not put there."""

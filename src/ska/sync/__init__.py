@@ -1,0 +1,1 @@
+"""Keyfile rendering, the sync queue, engine, transport and daemon."""

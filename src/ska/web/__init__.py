@@ -1,0 +1,1 @@
+"""Base templates, home, help and report pages, static files."""
