@@ -13,7 +13,11 @@ named file, for secrets kept out of the environment).
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,11 +32,12 @@ class ConfigError(Exception):
     """A configuration value that cannot be used; the message is one line."""
 
 
-def default_data_dir() -> Path:
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Return the data directory: ``SKA_DATA_DIR`` or the XDG data home."""
-    if explicit := os.environ.get("SKA_DATA_DIR"):
+    environ = os.environ if environ is None else environ
+    if explicit := environ.get("SKA_DATA_DIR"):
         return Path(explicit).expanduser().resolve()
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    xdg = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "ska"
 
 
@@ -41,8 +46,8 @@ def _setting(
     *,
     choices: tuple[Any, ...] = (),
     secret: bool = False,
-    minimum: int | None = None,
-    maximum: int | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
     check: Callable[[Any], str | None] | None = None,
     doc: str = "",
 ) -> Any:
@@ -68,6 +73,49 @@ def _check_account_groups(value: Any) -> str | None:
     return None
 
 
+def _check_base_url(value: Any) -> str | None:
+    match = re.fullmatch(r"https?://([^/?#\s]+)(/[^?#\s]*)?", value)
+    if not match:
+        return "an absolute http:// or https:// address without query or fragment"
+    return None
+
+
+def _check_listen(value: Any) -> str | None:
+    if value.startswith("unix:") and len(value) > len("unix:"):
+        return None
+    host, _, port = value.rpartition(":")
+    if host and port.isdigit() and 1 <= int(port) <= 65535:
+        return None
+    return "address:port (port 1 to 65535) or unix:/path/to/socket"
+
+
+def _check_ldap_url(value: Any) -> str | None:
+    if value and not re.fullmatch(r"ldaps?://[^/\s]+/?", value):
+        return "empty, or one ldap://host[:port] or ldaps://host[:port] address"
+    return None
+
+
+def _check_bitmask(value: Any) -> str | None:
+    if value and not re.fullmatch(r"!?[0-9]+", value):
+        return "empty, or a decimal mask with an optional leading '!' (e.g. '!2')"
+    return None
+
+
+def _check_networks(value: Any) -> str | None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"IP addresses or networks such as 10.0.0.0/8 (not {item!r})"
+    return None
+
+
+def _check_header_value(value: Any) -> str | None:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return "a single line without control characters"
+    return None
+
+
 def _check_history_format(value: Any) -> str | None:
     # Imported lazily: the access app depends on this module at start-up.
     from ska.access.options import history_format_problem
@@ -81,13 +129,19 @@ class WebSection:
 
     enabled: bool = _setting(True, doc="false answers every page with 503")
     baseurl: str = _setting(
-        "http://127.0.0.1:8000", doc="absolute address used in mails and keyfiles"
+        "http://127.0.0.1:8000",
+        check=_check_base_url,
+        doc="absolute address used in mails and keyfiles; its path is the app's",
     )
     logo: str = _setting("", doc="address of the navbar image; empty hides it")
     footer: str = _setting(
         "SSH Key Authority %v", doc="footer HTML; %v becomes the version"
     )
-    listen: str = _setting("127.0.0.1:8000", doc="address:port of `ska serve`")
+    listen: str = _setting(
+        "127.0.0.1:8000",
+        check=_check_listen,
+        doc="address:port or unix:/path the web server of `ska run` binds",
+    )
     secret_key: str = _setting(
         "", secret=True, doc="signing key; generated in the data directory if empty"
     )
@@ -121,15 +175,19 @@ class SecuritySection:
     session_timeout: int = _setting(
         28800, minimum=0, doc="idle seconds before logout; 0 never"
     )
-    content_security_policy: str = _setting("default-src 'self'")
+    content_security_policy: str = _setting(
+        "default-src 'self'", check=_check_header_value
+    )
     csp_report_only: bool = _setting(False)
-    content_security_policy_report_uri: str = _setting("")
+    content_security_policy_report_uri: str = _setting("", check=_check_header_value)
     hsts_enabled: bool = _setting(False)
     hsts_max_age: int = _setting(31536000, minimum=0)
     hsts_include_subdomains: bool = _setting(False)
     hsts_preload: bool = _setting(False)
     trusted_proxies: list[str] = _setting(
-        [], doc="addresses or networks trusted for X-Forwarded-Proto"
+        [],
+        check=_check_networks,
+        doc="addresses or networks trusted for X-Forwarded-Proto",
     )
     host_key_reset_restriction: bool = _setting(
         True, doc="true lets only admins clear a pinned host key"
@@ -141,7 +199,7 @@ class SecuritySection:
         True, doc="check every jump host's key against the known_hosts file"
     )
     jumphost_known_hosts_file: str = _setting("/etc/ssh/ssh_known_hosts")
-    min_rsa_bits: int = _setting(4096, minimum=1024)
+    min_rsa_bits: int = _setting(4096, minimum=2048)
     min_ecdsa_bits: int = _setting(384, choices=(256, 384, 521))
     min_ed25519_bits: int = _setting(256, choices=(256,))
     accept_dsa_keys: bool = _setting(False, doc="ssh-dss keys are refused unless true")
@@ -219,7 +277,11 @@ class DatabaseSection:
 class LdapSection:
     """The LDAP directory; unused while ``host`` is empty."""
 
-    host: str = _setting("", doc="ldap:// or ldaps:// address; empty means no LDAP")
+    host: str = _setting(
+        "",
+        check=_check_ldap_url,
+        doc="ldap:// or ldaps:// address; empty means no LDAP",
+    )
     starttls: bool = _setting(False)
     ca_file: str = _setting("", doc="CA bundle for ldaps:// and StartTLS")
     connect_timeout: int = _setting(5, minimum=1)
@@ -235,7 +297,7 @@ class LdapSection:
     user_active: str = _setting("")
     user_active_true: str = _setting("")
     user_active_false: str = _setting("")
-    user_active_bitmask: str = _setting("")
+    user_active_bitmask: str = _setting("", check=_check_bitmask)
     group_member: str = _setting("member")
     group_member_value: str = _setting("dn")
     group_class: str = _setting("groupOfNames")
@@ -245,7 +307,10 @@ class LdapSection:
     indirect_group_memberships: bool = _setting(False)
     update_interval: int = _setting(60, minimum=0, doc="seconds; 0 disables")
     max_deactivation_share: float = _setting(
-        0.10, doc="refuse an update deactivating more of the active users"
+        0.10,
+        minimum=0.0,
+        maximum=1.0,
+        doc="refuse an update deactivating more of the active users",
     )
 
 
@@ -277,7 +342,9 @@ class SyncSection:
     server_timeout: int = _setting(60, minimum=1)
     retry_delay: int = _setting(1800, minimum=1, doc="seconds before a failed retry")
     lease_seconds: int = _setting(300, minimum=10)
-    poll_interval: float = _setting(1.0, doc="seconds between queue polls")
+    poll_interval: float = _setting(
+        1.0, minimum=0.05, maximum=60.0, doc="seconds between queue polls"
+    )
     keepalive_interval: int = _setting(30, minimum=0)
 
 
@@ -377,11 +444,24 @@ def _coerce_env(text: str, expected: type[Any]) -> Any:
     return text
 
 
-def _validate(section: str, key: dataclasses.Field[Any], value: Any) -> Any:
-    """Return ``value`` if it fits ``key``, else raise a one-line ConfigError."""
+def env_variable(section: str, key_name: str) -> str:
+    """Return the environment variable that overrides ``[section] key``."""
+    return f"{ENV_PREFIX}{section}_{key_name}".upper()
+
+
+def _validate(
+    section: str, key: dataclasses.Field[Any], value: Any, origin: str = ""
+) -> Any:
+    """Return ``value`` if it fits ``key``, else raise a one-line ConfigError.
+
+    ``origin`` names where the value came from when that is not the file
+    (an environment variable), so the message points at what to change.
+    """
     expected = _base_type(key)
     shown = "<hidden>" if key.metadata["secret"] else repr(value)
     where = f"[{section}] {key.name} = {shown}"
+    if origin:
+        where = f"{origin} ({where})"
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     fits = isinstance(value, expected) and not (
@@ -391,6 +471,8 @@ def _validate(section: str, key: dataclasses.Field[Any], value: Any) -> Any:
         fits = all(isinstance(item, str) for item in value)
     if not fits:
         raise ConfigError(f"{where}: expected {_type_name(expected)}")
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number")
     choices = key.metadata["choices"]
     if choices and value not in choices:
         allowed = ", ".join(repr(choice) for choice in choices)
@@ -405,57 +487,111 @@ def _validate(section: str, key: dataclasses.Field[Any], value: Any) -> Any:
     return value
 
 
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+def validate_value(section: str, key_name: str, value: Any) -> Any:
+    """Check one value against its key; raise ConfigError if it does not fit."""
+    fields = {key.name: key for key in dataclasses.fields(SECTIONS[section])}
+    return _validate(section, fields[key_name], value)
+
+
+def config_path(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
     """Return the configuration file: explicit, ``SKA_CONFIG``, or data dir."""
-    chosen = explicit or os.environ.get("SKA_CONFIG")
+    environ = os.environ if environ is None else environ
+    chosen = explicit or environ.get("SKA_CONFIG")
     if chosen:
         return Path(chosen).expanduser()
-    return default_data_dir() / CONFIG_FILE_NAME
+    return default_data_dir(environ) / CONFIG_FILE_NAME
 
 
-def _read_file(path: Path, required: bool) -> dict[str, Any]:
+def _read_file(path: Path, required: bool) -> dict[str, Any] | None:
+    """Parse the file; None when it is absent and need not exist."""
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
         if required:
             raise ConfigError(f"{path}: configuration file not found") from None
-        return {}
+        return None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _unknown_variable(variable: str) -> str | None:
+    """Say why ``variable`` is a mistake if it looks like one of ours."""
+    for section in SECTIONS:
+        prefix = f"{ENV_PREFIX}{section}_".upper()
+        if variable.startswith(prefix):
+            names = [
+                env_variable(section, key.name)
+                for key in dataclasses.fields(SECTIONS[section])
+            ]
+            stem = variable.removesuffix("_FILE")
+            if stem in names:
+                return None
+            close = difflib.get_close_matches(stem, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return f"{variable}: unknown variable for [{section}]{hint}"
+    return None
+
+
+def _read_variable_file(variable: str, path: str) -> str:
+    """Return the first line of the file a ``*_FILE`` variable names."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{variable}={path}: cannot read: {reason}") from None
+    if not lines:
+        raise ConfigError(f"{variable}={path}: the file is empty")
+    return lines[0]
 
 
 def _environment_overrides(
     environ: Mapping[str, str],
 ) -> dict[str, dict[str, Any]]:
-    """Collect ``SKA_<SECTION>_<KEY>[_FILE]`` values, typed."""
+    """Collect ``SKA_<SECTION>_<KEY>[_FILE]`` values, typed and validated."""
+    for variable in environ:
+        if problem := _unknown_variable(variable):
+            raise ConfigError(problem)
     overrides: dict[str, dict[str, Any]] = {}
     for section, key in iter_keys():
-        name = f"{ENV_PREFIX}{section}_{key.name}".upper()
+        name = env_variable(section, key.name)
         expected = _base_type(key)
+        # The _FILE variant comes last so that it wins over the plain one.
         for variable in (name, f"{name}_FILE"):
             if variable not in environ:
                 continue
             text = environ[variable]
+            origin = f"{variable}={text}" if variable.endswith("_FILE") else variable
             if variable.endswith("_FILE"):
-                try:
-                    text = Path(text).read_text(encoding="utf-8").splitlines()[0]
-                except (OSError, IndexError):
-                    raise ConfigError(
-                        f"{variable}={text}: cannot read a value from that file"
-                    ) from None
+                text = _read_variable_file(variable, text)
             try:
-                overrides.setdefault(section, {})[key.name] = _coerce_env(
-                    text, expected
-                )
+                value = _coerce_env(text, expected)
             except (ValueError, tomllib.TOMLDecodeError):
                 shown = "<hidden>" if key.metadata["secret"] else repr(text)
                 raise ConfigError(
-                    f"{variable}={shown}: expected {_type_name(expected)}"
+                    f"{origin} ([{section}] {key.name} = {shown}): "
+                    f"expected {_type_name(expected)}"
                 ) from None
+            overrides.setdefault(section, {})[key.name] = _validate(
+                section, key, value, origin
+            )
     return overrides
+
+
+def _check_combinations(config: Config) -> None:
+    """Refuse settings that are valid one by one but not together."""
+    if config.email.smtp_ssl and config.email.smtp_starttls:
+        raise ConfigError(
+            "[email] smtp_ssl = true and smtp_starttls = true: "
+            "expected at most one of them"
+        )
 
 
 def build(raw: Mapping[str, Any], *, data_dir: Path | None = None) -> Config:
@@ -468,40 +604,60 @@ def build(raw: Mapping[str, Any], *, data_dir: Path | None = None) -> Config:
                 f"[{section_name}]: unknown section; known sections are {allowed}"
             )
         if not isinstance(values, dict):
-            raise ConfigError(f"{section_name}: expected a [{section_name}] table")
+            raise ConfigError(
+                f"{section_name} = {values!r}: expected a [{section_name}] table"
+            )
     for section_name, cls in SECTIONS.items():
         values = dict(raw.get(section_name, {}))
         known = {key.name: key for key in dataclasses.fields(cls)}
-        for key_name in values:
-            if key_name not in known:
-                raise ConfigError(
-                    f"[{section_name}] {key_name}: unknown key; known keys are "
-                    + ", ".join(known)
-                )
+        for key_name, value in values.items():
+            if key_name in known:
+                continue
+            close = difflib.get_close_matches(key_name, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(
+                f"[{section_name}] {key_name} = {value!r}: unknown key; "
+                f"{hint}known keys are " + ", ".join(known)
+            )
         checked = {
             name: _validate(section_name, known[name], value)
             for name, value in values.items()
         }
         sections[section_name] = cls(**checked)
-    return Config(**sections, data_dir=data_dir or default_data_dir())
+    config = Config(**sections, data_dir=data_dir or default_data_dir())
+    _check_combinations(config)
+    return config
 
 
 def load(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Read, merge and validate the configuration."""
+    """Read, merge and validate the configuration.
+
+    1. Read the file (required only when named explicitly) and validate
+       it alone, so that its errors name the file.
+    2. Collect and validate the environment overrides.
+    3. Merge both and validate the combination.
+    """
     environ = os.environ if environ is None else environ
-    file_path = config_path(path)
+    file_path = config_path(path, environ)
     explicit = bool(path or environ.get("SKA_CONFIG"))
+    data_dir = default_data_dir(environ)
     raw = _read_file(file_path, required=explicit)
+    if raw is not None:
+        try:
+            build(raw, data_dir=data_dir)
+        except ConfigError as error:
+            raise ConfigError(f"{file_path}: {error}") from None
+
+    merged: dict[str, Any] = {
+        name: dict(values) for name, values in (raw or {}).items()
+    }
     for section, values in _environment_overrides(environ).items():
-        merged = raw.setdefault(section, {})
-        if not isinstance(merged, dict):
-            raise ConfigError(f"{section}: expected a [{section}] table")
-        merged.update(values)
-    config = build(raw)
-    return dataclasses.replace(config, source=file_path if raw or explicit else None)
+        merged.setdefault(section, {}).update(values)
+    config = build(merged, data_dir=data_dir)
+    return dataclasses.replace(config, source=file_path if raw is not None else None)
 
 
 def masked(config: Config) -> dict[str, dict[str, Any]]:
@@ -513,3 +669,58 @@ def masked(config: Config) -> dict[str, dict[str, Any]]:
             value = "********"
         shown.setdefault(section, {})[key.name] = value
     return shown
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_TOML_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """Quote ``text`` as a TOML basic string."""
+    out = []
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else _toml_string(name)
+
+
+def _toml_value(value: Any) -> str:
+    """Render one value: bool, int, float, str, list of str or flat table."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        pairs = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+        return "{ " + ", ".join(pairs) + " }" if pairs else "{}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def to_toml(document: Mapping[str, Mapping[str, Any]]) -> str:
+    """Write a document of sections of keys as TOML text."""
+    blocks = []
+    for section, values in document.items():
+        lines = [f"[{_toml_key(section)}]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items()]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
