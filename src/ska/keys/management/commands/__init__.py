@@ -1,0 +1,1 @@
+"""The ``ska key`` command."""
