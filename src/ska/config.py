@@ -585,6 +585,16 @@ def _environment_overrides(
     return overrides
 
 
+def overriding_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return the names of the set variables that override a key."""
+    environ = os.environ if environ is None else environ
+    names = []
+    for section, key in iter_keys():
+        name = env_variable(section, key.name)
+        names += [v for v in (name, f"{name}_FILE") if v in environ]
+    return names
+
+
 def _check_combinations(config: Config) -> None:
     """Refuse settings that are valid one by one but not together."""
     if config.email.smtp_ssl and config.email.smtp_starttls:
