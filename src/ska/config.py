@@ -487,10 +487,19 @@ def _validate(
     return value
 
 
+def _field(section: str, key_name: str) -> dataclasses.Field[Any]:
+    fields = {key.name: key for key in dataclasses.fields(SECTIONS[section])}
+    return fields[key_name]
+
+
+def key_type(section: str, key_name: str) -> type[Any]:
+    """Return the base type of a key: bool, int, float, str, list or dict."""
+    return _base_type(_field(section, key_name))
+
+
 def validate_value(section: str, key_name: str, value: Any) -> Any:
     """Check one value against its key; raise ConfigError if it does not fit."""
-    fields = {key.name: key for key in dataclasses.fields(SECTIONS[section])}
-    return _validate(section, fields[key_name], value)
+    return _validate(section, _field(section, key_name), value)
 
 
 def config_path(

@@ -201,129 +201,98 @@ def _table(value: IniValue) -> dict[str, str]:
 
 Converter = Callable[[IniValue], Any]
 
-# Every key the reference reads, with its section and key here and the
-# conversion that keeps its meaning. Keys not listed are reported.
-KEY_MAP: dict[tuple[str, str], tuple[str, str, Converter]] = {
-    ("web", "enabled"): ("web", "enabled", _flag),
-    ("web", "baseurl"): ("web", "baseurl", _text),
-    ("web", "logo"): ("web", "logo", _text),
-    ("web", "footer"): ("web", "footer", _text),
-    ("general", "timeout_util"): ("general", "timeout_util", _text),
-    ("general", "timeout_binary"): ("general", "timeout_binary", _text),
-    ("general", "default_key_supervision"): (
-        "general",
-        "default_key_supervision",
-        _key_supervision,
-    ),
-    ("security", "session_timeout"): ("security", "session_timeout", _integer),
-    ("security", "content_security_policy"): (
-        "security",
+# Every key the reference reads, by section. Each has the same section and
+# name here; its type here decides the conversion unless SPECIAL says more.
+REFERENCE_KEYS: dict[str, tuple[str, ...]] = {
+    "web": ("enabled", "baseurl", "logo", "footer"),
+    "general": ("timeout_util", "timeout_binary", "default_key_supervision"),
+    "security": (
+        "session_timeout",
         "content_security_policy",
-        _text,
-    ),
-    ("security", "csp_report_only"): ("security", "csp_report_only", _flag),
-    ("security", "content_security_policy_report_uri"): (
-        "security",
+        "csp_report_only",
         "content_security_policy_report_uri",
-        _text,
-    ),
-    ("security", "hsts_enabled"): ("security", "hsts_enabled", _flag),
-    ("security", "hsts_max_age"): ("security", "hsts_max_age", _integer),
-    ("security", "hsts_include_subdomains"): (
-        "security",
+        "hsts_enabled",
+        "hsts_max_age",
         "hsts_include_subdomains",
-        _flag,
-    ),
-    ("security", "hsts_preload"): ("security", "hsts_preload", _flag),
-    ("security", "trusted_proxies"): ("security", "trusted_proxies", _networks),
-    ("security", "host_key_reset_restriction"): (
-        "security",
+        "hsts_preload",
+        "trusted_proxies",
         "host_key_reset_restriction",
-        _flag_unless_zero,
-    ),
-    ("security", "host_key_collision_protection"): (
-        "security",
         "host_key_collision_protection",
-        _flag,
-    ),
-    ("security", "jumphost_strict_host_key_checking"): (
-        "security",
         "jumphost_strict_host_key_checking",
-        _flag,
-    ),
-    ("security", "jumphost_known_hosts_file"): (
-        "security",
         "jumphost_known_hosts_file",
-        _text,
-    ),
-    ("security", "min_rsa_bits"): ("security", "min_rsa_bits", _integer),
-    ("security", "min_ecdsa_bits"): ("security", "min_ecdsa_bits", _integer),
-    ("security", "min_ed25519_bits"): ("security", "min_ed25519_bits", _integer),
-    ("security", "hostname_verification"): (
-        "security",
+        "min_rsa_bits",
+        "min_ecdsa_bits",
+        "min_ed25519_bits",
         "hostname_verification",
-        _integer,
     ),
-    ("privacy", "comment_key_files"): ("privacy", "comment_key_files", _integer),
-    ("privacy", "history_username_env_default"): (
-        "privacy",
+    "privacy": (
+        "comment_key_files",
         "history_username_env_default",
-        _flag_if_one,
-    ),
-    ("privacy", "history_username_env_format"): (
-        "privacy",
         "history_username_env_format",
-        _text,
     ),
-    ("monitoring", "status_file_path"): ("monitoring", "status_file_path", _text),
-    ("monitoring", "status_file_timeout"): (
-        "monitoring",
-        "status_file_timeout",
-        _integer,
+    "monitoring": ("status_file_path", "status_file_timeout"),
+    "defaults": ("account_groups",),
+    "email": (
+        "enabled",
+        "from_address",
+        "from_name",
+        "report_address",
+        "report_name",
+        "admin_address",
+        "admin_name",
+        "reroute",
     ),
-    ("defaults", "account_groups"): ("defaults", "account_groups", _table),
-    ("email", "enabled"): ("email", "enabled", _flag),
-    ("email", "from_address"): ("email", "from_address", _text),
-    ("email", "from_name"): ("email", "from_name", _text),
-    ("email", "report_address"): ("email", "report_address", _text),
-    ("email", "report_name"): ("email", "report_name", _text),
-    ("email", "admin_address"): ("email", "admin_address", _text),
-    ("email", "admin_name"): ("email", "admin_name", _text),
-    ("email", "reroute"): ("email", "reroute", _text),
-    ("database", "hostname"): ("database", "hostname", _text),
-    ("database", "port"): ("database", "port", _integer),
-    ("database", "username"): ("database", "username", _text),
-    ("database", "password"): ("database", "password", _text),
-    ("database", "database"): ("database", "database", _text),
-    ("ldap", "host"): ("ldap", "host", _text),
-    ("ldap", "starttls"): ("ldap", "starttls", _flag),
-    ("ldap", "dn_user"): ("ldap", "dn_user", _text),
-    ("ldap", "dn_group"): ("ldap", "dn_group", _text),
-    ("ldap", "follow_referrals"): ("ldap", "follow_referrals", _flag),
-    ("ldap", "bind_dn"): ("ldap", "bind_dn", _text),
-    ("ldap", "bind_password"): ("ldap", "bind_password", _text),
-    ("ldap", "user_id"): ("ldap", "user_id", _text),
-    ("ldap", "user_name"): ("ldap", "user_name", _text),
-    ("ldap", "user_email"): ("ldap", "user_email", _text),
-    ("ldap", "user_superior"): ("ldap", "user_superior", _text),
-    ("ldap", "user_active"): ("ldap", "user_active", _text),
-    ("ldap", "user_active_true"): ("ldap", "user_active_true", _text),
-    ("ldap", "user_active_false"): ("ldap", "user_active_false", _text),
-    ("ldap", "user_active_bitmask"): ("ldap", "user_active_bitmask", _text),
-    ("ldap", "group_member"): ("ldap", "group_member", _text),
-    ("ldap", "group_member_value"): ("ldap", "group_member_value", _text),
-    ("ldap", "group_class"): ("ldap", "group_class", _text),
-    ("ldap", "group_id"): ("ldap", "group_id", _text),
-    ("ldap", "group_num"): ("ldap", "group_num", _text),
-    ("ldap", "admin_group_cn"): ("ldap", "admin_group_cn", _text),
-    ("ldap", "indirect_group_memberships"): (
-        "ldap",
+    "database": ("hostname", "port", "username", "password", "database"),
+    "ldap": (
+        "host",
+        "starttls",
+        "dn_user",
+        "dn_group",
+        "follow_referrals",
+        "bind_dn",
+        "bind_password",
+        "user_id",
+        "user_name",
+        "user_email",
+        "user_superior",
+        "user_active",
+        "user_active_true",
+        "user_active_false",
+        "user_active_bitmask",
+        "group_member",
+        "group_member_value",
+        "group_class",
+        "group_id",
+        "group_num",
+        "admin_group_cn",
         "indirect_group_memberships",
-        _flag,
     ),
-    ("inventory", "url"): ("inventory", "url", _text),
-    ("gpg", "key_id"): ("gpg", "key_id", _text),
+    "inventory": ("url",),
+    "gpg": ("key_id",),
 }
+
+BY_TYPE: dict[type[Any], Converter] = {
+    bool: _flag,
+    int: _integer,
+    str: _text,
+    list: _networks,
+    dict: _table,
+}
+
+# Keys whose reference reading differs from plain PHP truthiness or text.
+SPECIAL: dict[tuple[str, str], Converter] = {
+    ("security", "host_key_reset_restriction"): _flag_unless_zero,
+    ("privacy", "history_username_env_default"): _flag_if_one,
+    ("general", "default_key_supervision"): _key_supervision,
+}
+
+
+def _converter(section: str, key: str) -> Converter:
+    """Return how to read ``[section] key`` of the reference."""
+    if special := SPECIAL.get((section, key)):
+        return special
+    return BY_TYPE[ska_config.key_type(section, key)]
+
 
 # Keys the reference knows that have no counterpart here, and why.
 UNSUPPORTED: dict[tuple[str, str], str] = {
@@ -351,13 +320,12 @@ def _convert_key(
             f"{where}: not imported: {UNSUPPORTED[section, key]}"
         )
         return
-    if (section, key) not in KEY_MAP:
+    if key not in REFERENCE_KEYS.get(section, ()):
         conversion.problems.append(f"{where}: not imported: unknown key")
         return
-    target_section, target_key, converter = KEY_MAP[section, key]
     try:
-        converted = converter(value)
-        checked = ska_config.validate_value(target_section, target_key, converted)
+        converted = _converter(section, key)(value)
+        checked = ska_config.validate_value(section, key, converted)
     except _Unmappable as error:
         conversion.problems.append(f"{where}: not imported: {error}")
         return
@@ -368,7 +336,7 @@ def _convert_key(
         conversion.problems.append(
             f"{where}: kept true: the reference relaxes it only for 0, not off"
         )
-    conversion.document.setdefault(target_section, {})[target_key] = checked
+    conversion.document.setdefault(section, {})[key] = checked
 
 
 def _ordered(document: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
