@@ -51,6 +51,7 @@ class Claim:
     """The due requests of one server, held by one worker under a lease."""
 
     server_id: int
+    hostname: str
     worker: str
     rows: tuple[ClaimedRow, ...]
 
@@ -106,8 +107,8 @@ def due_server_ids(limit: int, exclude: set[int] | None = None) -> list[int]:
     return [row["server_id"] for row in rows[:limit]]
 
 
-def _lock_server(server_id: int) -> str | None:
-    """Lock a server row for this transaction; return its key management.
+def _lock_server(server_id: int) -> tuple[str, str] | None:
+    """Lock a server row for this transaction; return its mode and name.
 
     None means the server is gone or another worker is claiming it right
     now; either way this worker leaves it alone.
@@ -119,7 +120,7 @@ def _lock_server(server_id: int) -> str | None:
         # server, which a plain FOR UPDATE would block.
         no_key=features.has_select_for_no_key_update,
     ).filter(pk=server_id)
-    return locked.values_list("key_management", flat=True).first()
+    return locked.values_list("key_management", "hostname").first()
 
 
 def claim_server(server_id: int, worker: str, lease_seconds: int) -> Claim | None:
@@ -129,9 +130,10 @@ def claim_server(server_id: int, worker: str, lease_seconds: int) -> Claim | Non
     """
     with transaction.atomic():
         now = timezone.now()
-        key_management = _lock_server(server_id)
-        if key_management is None:
+        server = _lock_server(server_id)
+        if server is None:
             return None
+        key_management, hostname = server
         rows = SyncRequest.objects.filter(server_id=server_id)
         if key_management not in SYNCED_MODES:
             dropped, _ = rows.exclude(_live_lease(now)).delete()
@@ -146,7 +148,9 @@ def claim_server(server_id: int, worker: str, lease_seconds: int) -> Claim | Non
         held = rows.filter(claimed_by=worker).values_list(
             "pk", "account_name", "requested_at"
         )
-        return Claim(server_id, worker, tuple(ClaimedRow(*row) for row in held))
+        return Claim(
+            server_id, hostname, worker, tuple(ClaimedRow(*row) for row in held)
+        )
 
 
 def claim_due(
