@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ska.directory.middleware.ActiveUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -103,6 +104,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "ska.urls"
 WSGI_APPLICATION = "ska.wsgi.application"
 AUTH_USER_MODEL = "directory.User"
+AUTHENTICATION_BACKENDS = ["ska.directory.backends.DirectoryBackend"]
 
 TEMPLATES = [
     {
