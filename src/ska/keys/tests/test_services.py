@@ -94,6 +94,12 @@ def test_add_public_key_stores_the_key_records_and_queues_syncs(
     assert _queued() == {("web.example.com", "root")}
 
 
+def test_add_public_key_keeps_an_international_comment(alice: User) -> None:
+    key = add_public_key(alice, f"{ED25519} José's clé 🔑", actor=alice)
+
+    assert PublicKey.objects.get(pk=key.pk).comment == "José's clé 🔑"
+
+
 def test_add_public_key_without_comment_names_the_user_and_date(
     alice: User,
 ) -> None:
