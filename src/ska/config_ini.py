@@ -49,6 +49,7 @@ def _scan_quoted(lines: list[str], index: int, text: str) -> tuple[str, str, int
     line where it ended.
     """
     quote, text = text[0], text[1:]
+    start = index
     chunks: list[str] = []
     while True:
         position = 0
@@ -66,7 +67,7 @@ def _scan_quoted(lines: list[str], index: int, text: str) -> tuple[str, str, int
             position += 1
         index += 1
         if index >= len(lines):
-            raise IniSyntaxError(f"line {index}: the quoted value is never closed")
+            raise IniSyntaxError(f"line {start + 1}: the quoted value is never closed")
         chunks.append("\n")
         text = lines[index]
 

@@ -157,3 +157,24 @@ def test_config_requires_an_action(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "check" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_import_ini_refuses_to_overwrite_in_one_line(tmp_path: Path) -> None:
+    ini = tmp_path / "config.ini"
+    ini.write_text("[web]\nbaseurl = https://ska.example.com\n", encoding="utf-8")
+    out = tmp_path / "out.toml"
+    out.write_text("# kept\n", encoding="utf-8")
+    result = run_ska(tmp_path, "config", "import-ini", str(ini), "-o", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"CommandError: {out}: already exists; add --force to replace it"
+    ]
+    assert out.read_text(encoding="utf-8") == "# kept\n"
+
+    result = run_ska(
+        tmp_path, "config", "import-ini", str(ini), "-o", str(out), "--force"
+    )
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(out.read_text(encoding="utf-8")) == {
+        "web": {"baseurl": "https://ska.example.com"}
+    }
