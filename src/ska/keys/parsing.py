@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ def _check_type(words: list[str], accept_dsa: bool) -> str:
                 "Remove the options in front of the key: options such as "
                 "from= or command= are set on access rules, not on keys."
             )
-        if _BASE64.fullmatch(first) and first.startswith("AAAA"):
+        if _looks_like_key_data(first):
             raise _invalid("the key type (such as ssh-ed25519) is missing")
         shown = first[:40]
         raise _invalid(f'"{shown}" is not a supported key type')
@@ -221,6 +222,11 @@ def _bits(key: asyncssh.SSHKey) -> int:
     raise _invalid("the key kind cannot be measured")
 
 
+def _looks_like_key_data(word: str) -> bool:
+    # Every key blob starts with a length below 2**24: "AAAA" in base64.
+    return word.startswith("AAAA") and len(word) > 32 and bool(_BASE64.fullmatch(word))
+
+
 def _check_comment(comment: str) -> str:
     if len(comment) > MAX_COMMENT_LENGTH:
         raise KeyRejected(
@@ -228,8 +234,8 @@ def _check_comment(comment: str) -> str:
             f"at most {MAX_COMMENT_LENGTH} are allowed."
         )
     words = comment.split(" ")
-    for index, word in enumerate(words[:-1]):
-        if word in LABELS and _BASE64.fullmatch(words[index + 1]):
+    for word, following in itertools.pairwise(words):
+        if word in LABELS and _looks_like_key_data(following):
             raise KeyRejected("Submit one public key at a time, not several.")
     return comment
 

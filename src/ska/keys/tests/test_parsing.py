@@ -58,6 +58,7 @@ def _rsa_line(modulus_bits: int) -> str:
         (f"{ED25519} José's clé", "ssh-ed25519", "José's clé"),
         (f"{ED25519} {'c' * 255}", "ssh-ed25519", "c" * 255),
         (f"{ECDSA} ops", "ecdsa-sha2-nistp256", "ops"),
+        (f"{ED25519} my old ssh-rsa key", "ssh-ed25519", "my old ssh-rsa key"),
         (SK_ECDSA_LINE, "sk-ecdsa-sha2-nistp256@openssh.com", "sample sk-ecdsa"),
         (SK_ED25519_LINE, "sk-ssh-ed25519@openssh.com", "sample sk-ed25519"),
         (_rsa_line(16384), "ssh-rsa", ""),
