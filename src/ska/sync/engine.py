@@ -1,0 +1,46 @@
+"""Sync one server: plan (database), push (network), record (database).
+
+The two database phases run in worker threads, so one event loop can
+push many servers at once while each waits on its own network steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ska.sync.plan import build_plan
+from ska.sync.push import push
+from ska.sync.record import SyncOutcome, record
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SyncOutcome", "sync_server"]
+
+
+async def sync_server(
+    server_id: int, only_account: str | None = None
+) -> SyncOutcome | None:
+    """Sync one server, or one account of it; None if it is not managed.
+
+    Network and SSH problems come back as a failed outcome, never as an
+    exception.
+    """
+    plan = await asyncio.to_thread(build_plan, server_id, only_account)
+    if plan is None:
+        return None
+    logger.info(
+        "sync started server=%s account=%s",
+        plan.hostname,
+        only_account or "*",
+    )
+    result = await push(plan)
+    outcome = await asyncio.to_thread(record, plan, result)
+    if outcome is not None:
+        logger.info(
+            "sync finished server=%s status=%s code=%s",
+            outcome.hostname,
+            outcome.status,
+            outcome.code or "-",
+        )
+    return outcome

@@ -1,0 +1,261 @@
+"""SSH connections to a target, directly or through a chain of jump hosts.
+
+Every hop is its own asyncssh connection, passed as the tunnel of the next
+one, so that each hop is authenticated with the sync key and checked
+against the jump host known_hosts file. The target is checked against its
+pinned host key only: a pin is compared on the key itself, whatever
+signature algorithm was negotiated when it was learned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+from asyncssh.public_key import decode_ssh_public_key
+
+from ska.servers.jumphosts import Hop, JumpChain
+from ska.sync.failures import (
+    JUMPHOST_TUNNEL_FAILED,
+    SSH_AUTHENTICATION_FAILED,
+    SyncError,
+    Where,
+    classify_connect_error,
+)
+
+logger = logging.getLogger(__name__)
+
+SYNC_USER = "keys-sync"
+
+
+def host_key_blob(text: str | None) -> bytes | None:
+    """Return the key blob of a stored pin ``<algorithm> <base64>``, or None.
+
+    Pins learned by the reference carry the negotiated signature algorithm
+    (``rsa-sha2-256 AAAAB3...``); only the base64 part identifies the key.
+    """
+    parts = (text or "").split()
+    if len(parts) < 2:
+        return None
+    try:
+        return base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def format_host_key(key: asyncssh.SSHKey) -> str:
+    """Return the pin text of a host key: ``<key type> <base64 blob>``."""
+    blob = base64.b64encode(key.public_data).decode("ascii")
+    return f"{key.get_algorithm()} {blob}"
+
+
+@lru_cache(maxsize=8)
+def _read_client_key(path: str, mtime_ns: int) -> asyncssh.SSHKey:
+    return asyncssh.read_private_key(path)
+
+
+def load_client_key(path: Path) -> asyncssh.SSHKey:
+    """Read the sync private key (OpenSSH or PEM), cached while unchanged."""
+    try:
+        return _read_client_key(str(path), path.stat().st_mtime_ns)
+    except (OSError, asyncssh.KeyImportError) as error:
+        raise SyncError(
+            f"Could not load the sync private key {path}: {error}",
+            SSH_AUTHENTICATION_FAILED,
+        ) from error
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """How hops and the target prove who they are."""
+
+    pinned_host_key: str | None
+    jumphost_strict: bool
+    jumphost_known_hosts_file: str
+
+
+class _TargetClient(asyncssh.SSHClient):
+    """Accept an unpinned target's key once; refuse any other than the pin."""
+
+    def __init__(self, pinned: bool) -> None:
+        self._pinned = pinned
+        self.refused_key: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        # Only called for keys that are not the pin: with a pin, anything
+        # else is refused; without one, the first key seen is learned.
+        if self._pinned:
+            self.refused_key = key
+            return False
+        return True
+
+
+class _UncheckedHopClient(asyncssh.SSHClient):
+    """Accept any jump host key: strict checking was turned off."""
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        return True
+
+
+class Connection:
+    """An open connection to a target and the hops that carry it."""
+
+    def __init__(
+        self, target: asyncssh.SSHClientConnection, hops: Sequence[Any]
+    ) -> None:
+        self.target = target
+        self._hops = list(hops)
+
+    @property
+    def host_key(self) -> asyncssh.SSHKey | None:
+        """Return the key the target proved it holds."""
+        return self.target.get_server_host_key()
+
+    async def close(self, timeout: float) -> None:
+        """Close the target connection, then the hops, innermost first."""
+        for conn in [self.target, *reversed(self._hops)]:
+            await close_quietly(conn, timeout)
+
+
+async def close_quietly(conn: asyncssh.SSHClientConnection, timeout: float) -> None:
+    """Close a connection and wait a bounded time for it to finish."""
+    conn.close()
+    try:
+        await asyncio.wait_for(conn.wait_closed(), timeout)
+    except (TimeoutError, OSError, asyncssh.Error):
+        logger.debug("connection close incomplete")
+
+
+def _common_options(
+    client_key: asyncssh.SSHKey, connect_timeout: float, keepalive: int
+) -> dict[str, Any]:
+    # Nothing from the user's ~/.ssh (config, agent, keys, CA bundle) may
+    # change how the authority authenticates or what it trusts.
+    return {
+        "client_keys": [client_key],
+        "agent_path": None,
+        "config": None,
+        "password": None,
+        "kbdint_auth": False,
+        "gss_auth": False,
+        "x509_trusted_certs": None,
+        "preferred_auth": "publickey",
+        "connect_timeout": connect_timeout,
+        "keepalive_interval": keepalive or None,
+    }
+
+
+def _hop_known_hosts(policy: TrustPolicy) -> asyncssh.SSHKnownHosts | None:
+    if not policy.jumphost_strict:
+        return None
+    try:
+        return asyncssh.read_known_hosts(policy.jumphost_known_hosts_file)
+    except (OSError, ValueError) as error:
+        raise SyncError(
+            "The tunnel connection via jumphost(s) failed: cannot read "
+            f"{policy.jumphost_known_hosts_file}: {error}",
+            JUMPHOST_TUNNEL_FAILED,
+        ) from error
+
+
+async def _connect_hop(
+    hop: Hop,
+    tunnel: asyncssh.SSHClientConnection | None,
+    known_hosts: asyncssh.SSHKnownHosts | None,
+    options: dict[str, Any],
+) -> asyncssh.SSHClientConnection:
+    if known_hosts is None:
+        return await asyncssh.connect(
+            hop.host,
+            hop.port,
+            tunnel=tunnel,
+            username=hop.user,
+            known_hosts=([], [], []),
+            client_factory=_UncheckedHopClient,
+            **options,
+        )
+    return await asyncssh.connect(
+        hop.host,
+        hop.port,
+        tunnel=tunnel,
+        username=hop.user,
+        known_hosts=known_hosts,
+        **options,
+    )
+
+
+async def connect(
+    address: str,
+    port: int,
+    chain: JumpChain,
+    policy: TrustPolicy,
+    client_key: asyncssh.SSHKey,
+    *,
+    connect_timeout: float,
+    keepalive: int = 0,
+) -> Connection:
+    """Open a connection as keys-sync to the target; raise SyncError.
+
+    The connection time limit applies to each hop and to the target.
+    """
+    options = _common_options(client_key, connect_timeout, keepalive)
+    hop_known_hosts = _hop_known_hosts(policy) if chain.hops else None
+    opened: list[asyncssh.SSHClientConnection] = []
+    tunnel: asyncssh.SSHClientConnection | None = None
+    where = Where()
+    try:
+        for hop in chain.hops:
+            where = Where(hop=str(hop))
+            tunnel = await asyncio.wait_for(
+                _connect_hop(hop, tunnel, hop_known_hosts, options), connect_timeout
+            )
+            opened.append(tunnel)
+        where = Where(via_jumphosts=bool(chain.hops))
+        target = await asyncio.wait_for(
+            _connect_target(address, port, tunnel, policy, options), connect_timeout
+        )
+    except (TimeoutError, OSError, asyncssh.Error, SyncError) as error:
+        for conn in reversed(opened):
+            await close_quietly(conn, connect_timeout)
+        raise classify_connect_error(error, where) from error
+    return Connection(target, opened)
+
+
+async def _connect_target(
+    address: str,
+    port: int,
+    tunnel: asyncssh.SSHClientConnection | None,
+    policy: TrustPolicy,
+    options: dict[str, Any],
+) -> asyncssh.SSHClientConnection:
+    blob = host_key_blob(policy.pinned_host_key)
+    pinned = policy.pinned_host_key not in (None, "")
+    trusted: list[asyncssh.SSHKey] = []
+    if blob is not None:
+        try:
+            trusted.append(decode_ssh_public_key(blob))
+        except asyncssh.KeyImportError:
+            logger.warning("pinned host key unreadable address=%s", address)
+    # The pin (if readable) also limits the offered host key algorithms, so
+    # a server with several host keys proves the pinned one.
+    return await asyncssh.connect(
+        address,
+        port,
+        tunnel=tunnel,
+        username=SYNC_USER,
+        known_hosts=(trusted, [], []),
+        client_factory=lambda: _TargetClient(pinned),
+        **options,
+    )
