@@ -28,6 +28,7 @@ MAX_INPUT_LENGTH = 16384
 MAX_COMMENT_LENGTH = 255
 # OpenSSH refuses RSA moduli past this size.
 MAX_RSA_BITS = 16384
+DSA_BITS = 1024
 
 RSA = "ssh-rsa"
 DSA = "ssh-dss"
@@ -55,6 +56,10 @@ _PRIVATE_MARKERS = (
 )
 
 GENERIC_MESSAGE = "Public key doesn't look valid"
+CERTIFICATE_MESSAGE = (
+    "This is an SSH certificate, not a public key; submit the plain "
+    "public key (the .pub file without -cert)."
+)
 
 
 class KeyRejected(ValueError):
@@ -156,10 +161,7 @@ def _check_type(words: list[str], accept_dsa: bool) -> str:
     """Return the key type of the line's first word, or say what is wrong."""
     first = words[0]
     if first.endswith("-cert-v01@openssh.com"):
-        raise KeyRejected(
-            "This is an SSH certificate, not a public key; submit the plain "
-            "public key (the .pub file without -cert)."
-        )
+        raise KeyRejected(CERTIFICATE_MESSAGE)
     if first not in LABELS:
         if any(word in LABELS for word in words[1:]) and _OPTION_START.match(first):
             raise KeyRejected(
@@ -193,10 +195,7 @@ def _decode(key_type: str, keydata: str) -> tuple[asyncssh.SSHKey, bytes]:
     except binascii.Error:
         raise _invalid("the key data is truncated or corrupt") from None
     if _blob_type(blob).endswith(b"-cert-v01@openssh.com"):
-        raise KeyRejected(
-            "This is an SSH certificate, not a public key; submit the plain "
-            "public key (the .pub file without -cert)."
-        )
+        raise KeyRejected(CERTIFICATE_MESSAGE)
     try:
         key = asyncssh.import_public_key(f"{key_type} {keydata}")
     except asyncssh.KeyImportError as error:
@@ -264,6 +263,8 @@ def parse_public_key(text: str, *, accept_dsa: bool = False) -> ParsedKey:
     bits = _bits(key)
     if key_type == RSA and bits > MAX_RSA_BITS:
         raise _invalid(f"RSA keys larger than {MAX_RSA_BITS} bits are not usable")
+    if key_type == DSA and bits != DSA_BITS:
+        raise _invalid(f"OpenSSH uses only DSA keys of {DSA_BITS} bits")
     comment = _check_comment(comment.strip(" "))
     return ParsedKey(key_type, keydata, comment, bits, blob)
 
@@ -281,7 +282,7 @@ def minimum_bits(key_type: str, security: SecuritySection) -> int:
     if key_type in ECDSA_TYPES:
         return security.min_ecdsa_bits
     if key_type == DSA:
-        return 1024
+        return DSA_BITS
     return security.min_ed25519_bits
 
 

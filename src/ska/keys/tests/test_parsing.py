@@ -137,6 +137,23 @@ def test_parse_public_key_rejects_with_a_clear_message(text: str, message: str) 
     assert "\n" not in caught.value.message
 
 
+def _dsa_line(prime_bits: int) -> str:
+    """Return an ssh-dss line whose prime has the given size."""
+
+    def mpint(number: int) -> bytes:
+        return _ssh_string(number.to_bytes(number.bit_length() // 8 + 1, "big"))
+
+    prime, subprime = (1 << (prime_bits - 1)) | 1, (1 << 255) | 1
+    blob = _ssh_string(b"ssh-dss") + mpint(prime) + mpint(subprime)
+    blob += mpint(2) + mpint(3)
+    return f"ssh-dss {base64.b64encode(blob).decode()}"
+
+
+def test_parse_public_key_refuses_dsa_keys_of_other_sizes() -> None:
+    with pytest.raises(KeyRejected, match="only DSA keys of 1024 bits"):
+        parse_public_key(_dsa_line(2048), accept_dsa=True)
+
+
 def test_parse_public_key_takes_dsa_keys_only_when_allowed(
     generated_keys: dict[str, SampleKey],
 ) -> None:
