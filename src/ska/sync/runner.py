@@ -1,0 +1,280 @@
+"""Run pushes through the queue: the guarded push and the foreground sync.
+
+The daemon and ``ska sync`` share :func:`push_claim`: it runs the engine on
+one claimed server, turns an unexpected exception into the reference's
+``worker_process_error`` failure, and closes the claim (done, retried or
+dropped). :func:`run_sync` drives it in the foreground over chosen servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from typing import TextIO, TypeVar
+
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from ska.activity.services import SYNC_STATUS_CHANGE, last_sync_event, log_server_event
+from ska.directory.services import get_keys_sync_user
+from ska.servers.models import Server, SyncStatus
+from ska.sync.engine import SyncOutcome, sync_server
+from ska.sync.failures import WORKER_PROCESS_ERROR, compose_message, retry_tag
+from ska.sync.models import WHOLE_SERVER
+from ska.sync.queue import (
+    Claim,
+    claim_server,
+    drop_claim,
+    finish_claim,
+    new_worker_id,
+)
+from ska.sync.requests import request_syncs
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Internal error during sync"
+# Time a push may take beyond the server timeout for its database phases.
+PHASE_GRACE_SECONDS = 30
+BUSY_POLL_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+async def in_thread(function: Callable[..., T], *args: object) -> T:
+    """Run ORM work in a worker thread with a healthy database connection."""
+
+    def guarded() -> T:
+        close_old_connections()
+        return function(*args)
+
+    return await asyncio.to_thread(guarded)
+
+
+class DatabaseThreads:
+    """The event loop's thread pool for ORM work, closing its connections.
+
+    Every thread keeps its own database connection. Threads of a plain pool
+    leave theirs open when the pool ends; this one closes them, so that a
+    finished run leaves no sessions behind on the database server.
+    """
+
+    CLOSE_TIMEOUT = 30.0
+
+    def __init__(self, workers: int) -> None:
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(
+            workers, thread_name_prefix="ska-db", initializer=self._register
+        )
+
+    def _register(self) -> None:
+        with self._lock:
+            self._threads.append(threading.current_thread())
+
+    def install(self) -> None:
+        """Make this pool the running loop's default executor."""
+        asyncio.get_running_loop().set_default_executor(self.executor)
+
+    def close(self) -> None:
+        """Close every thread's connection, then end the pool."""
+        count = len(self._threads)
+        if count:
+            # Each job waits for all the others, so every thread runs one.
+            barrier = threading.Barrier(count)
+            jobs = [
+                self.executor.submit(self._close_connection, barrier)
+                for _ in range(count)
+            ]
+            wait_futures(jobs, timeout=self.CLOSE_TIMEOUT)
+        self.executor.shutdown(wait=False)
+
+    def _close_connection(self, barrier: threading.Barrier) -> None:
+        connections.close_all()
+        try:
+            barrier.wait(timeout=self.CLOSE_TIMEOUT)
+        except threading.BrokenBarrierError:
+            logger.warning("database threads not all closed")
+
+
+def database_workers(concurrency: int) -> int:
+    """Return how many threads serve the ORM phases of concurrent pushes."""
+    return max(4, min(16, concurrency + 1))
+
+
+def push_deadline() -> float:
+    """Return the seconds one push may take before it counts as stuck."""
+    return float(settings.SKA.sync.server_timeout + PHASE_GRACE_SECONDS)
+
+
+def record_internal_error(server_id: int, error: BaseException) -> SyncOutcome | None:
+    """Mark a server failed after a push crashed, as the reference's syncd did.
+
+    Account statuses stay as they were: the push did not say which failed.
+    """
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    message = compose_message(
+        INTERNAL_ERROR,
+        reason,
+        WORKER_PROCESS_ERROR,
+        retry_tag(settings.SKA.sync.retry_delay),
+    )
+    with transaction.atomic():
+        server = Server.objects.select_for_update().filter(pk=server_id).first()
+        if server is None:
+            return None
+        actor = get_keys_sync_user()
+        last = last_sync_event(server)
+        if last is None or json.loads(last.details).get("value") != message:
+            log_server_event(server, actor, SYNC_STATUS_CHANGE, message)
+        if server.sync_status != SyncStatus.FAILURE:
+            log_server_event(
+                server,
+                actor,
+                "Setting update",
+                SyncStatus.FAILURE.value,
+                oldvalue=server.sync_status,
+                field="Sync status",
+            )
+            server.sync_status = SyncStatus.FAILURE
+            server.save(update_fields=["sync_status"])
+    return SyncOutcome(
+        server_id=server_id,
+        hostname=server.hostname,
+        ok=False,
+        status=SyncStatus.FAILURE.value,
+        message=message,
+        code=WORKER_PROCESS_ERROR,
+        retry=True,
+        lines=(),
+    )
+
+
+async def guarded_push(server_id: int, only_account: str | None) -> SyncOutcome | None:
+    """Run the engine on one server; never let one server stop the others."""
+    try:
+        async with asyncio.timeout(push_deadline()):
+            return await sync_server(server_id, only_account)
+    # The top of a worker: whatever one push raises is logged and classified.
+    except Exception as error:
+        logger.exception("sync crashed server_id=%s", server_id)
+        if isinstance(error, TimeoutError):
+            error = TimeoutError(f"push still running after {push_deadline():g}s")
+        return await in_thread(record_internal_error, server_id, error)
+
+
+def close_claim(claim: Claim, outcome: SyncOutcome | None, covered: str | None) -> None:
+    """Finish a claim after its push: done, retried or dropped."""
+    if outcome is None:
+        drop_claim(claim)
+        return
+    finish_claim(
+        claim,
+        retry=outcome.retry and not outcome.ok,
+        covered=covered,
+        retry_delay=settings.SKA.sync.retry_delay,
+    )
+
+
+async def push_claim(claim: Claim, only_account: str | None) -> SyncOutcome | None:
+    """Push one claimed server and close its claim."""
+    outcome = await guarded_push(claim.server_id, only_account)
+    await in_thread(close_claim, claim, outcome, only_account)
+    return outcome
+
+
+def outcome_lines(hostname: str, outcome: SyncOutcome | None) -> list[str]:
+    """Return what the foreground sync prints about one server."""
+    if outcome is None:
+        return [f"{hostname}: not managed by key sync any more, skipped"]
+    return [f"{hostname}: {outcome.message}", *outcome.lines]
+
+
+class ForegroundSync:
+    """Sync chosen servers now, through the queue, with bounded concurrency."""
+
+    def __init__(self, only_account: str | None, concurrency: int) -> None:
+        self.only_account = only_account
+        self.worker = new_worker_id("sync")
+        self.slots = asyncio.Semaphore(concurrency)
+        self.config = settings.SKA.sync
+
+    def _enqueue_and_claim(self, server_id: int) -> Claim | None:
+        request_syncs([(server_id, self.only_account or WHOLE_SERVER)])
+        return claim_server(server_id, self.worker, self.config.lease_seconds)
+
+    async def _claim(self, server: Server) -> Claim | None:
+        """Claim a server, waiting a while for another worker to finish it."""
+        give_up = time.monotonic() + push_deadline()
+        while True:
+            claim = await in_thread(self._enqueue_and_claim, server.pk)
+            if claim is not None or time.monotonic() > give_up:
+                return claim
+            await asyncio.sleep(BUSY_POLL_SECONDS)
+
+    async def sync_one(self, server: Server) -> tuple[bool, list[str]]:
+        """Sync one server; return whether it worked and the lines to print."""
+        async with self.slots:
+            claim = await self._claim(server)
+            if claim is None:
+                return False, [
+                    f"{server.hostname}: another worker is still syncing this "
+                    "server; the request stays queued"
+                ]
+            outcome = await push_claim(claim, self.only_account)
+        ok = outcome is not None and outcome.ok
+        return ok, outcome_lines(server.hostname, outcome)
+
+
+async def _run(servers: list[Server], only_account: str | None, stdout: TextIO) -> int:
+    concurrency = settings.SKA.sync.concurrency
+    threads = DatabaseThreads(database_workers(concurrency))
+    threads.install()
+    try:
+        return await _run_all(servers, only_account, stdout, concurrency)
+    finally:
+        threads.close()
+
+
+async def _run_all(
+    servers: list[Server], only_account: str | None, stdout: TextIO, concurrency: int
+) -> int:
+    runner = ForegroundSync(only_account, concurrency)
+    tasks = [asyncio.create_task(runner.sync_one(server)) for server in servers]
+    failed = 0
+    console = Console(file=stdout) if stdout.isatty() else None
+    with Progress(
+        TextColumn("syncing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=console is None,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("sync", total=len(tasks))
+        for finished in asyncio.as_completed(tasks):
+            ok, lines = await finished
+            failed += not ok
+            for line in lines:
+                if console is not None:
+                    progress.console.print(line, markup=False, highlight=False)
+                else:
+                    stdout.write(line + "\n")
+            progress.advance(bar)
+    return 1 if failed else 0
+
+
+def run_sync(servers: list[Server], only_account: str | None, stdout: TextIO) -> int:
+    """Sync ``servers`` now and print one line each; 0 only if all worked."""
+    private_key = settings.SKA.private_key_path
+    if not private_key.is_file():
+        stdout.write(f"sync cannot start: private key {private_key} not found\n")
+        return 1
+    return asyncio.run(_run(servers, only_account, stdout))
