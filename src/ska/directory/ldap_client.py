@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 RESPONSE_TIMEOUT = 30
 PAGE_SIZE = 500
 AD_GUID_LENGTH = 16
-BITMASK_PATTERN = re.compile(r"^(!?)([0-9]+)$")
+BITMASK_PATTERN = re.compile(r"(!?)([0-9]+)")
 
 
 class DirectoryUnavailable(Exception):
@@ -88,7 +88,7 @@ def is_active(value: str | None, section: LdapSection) -> bool:
         return text == section.user_active_true
     if section.user_active_false:
         return text != section.user_active_false
-    match = BITMASK_PATTERN.match(section.user_active_bitmask)
+    match = BITMASK_PATTERN.fullmatch(section.user_active_bitmask)
     if not match:
         return False
     try:
@@ -228,10 +228,11 @@ class LdapDirectory:
                 connection = self._open(bind_dn, password)
             except DirectoryUnavailable as error:
                 if _is_refusal(error):
-                    logger.debug("ldap bind refused form=%s", form)
+                    logger.debug("ldap bind refused form=%s dn=%s", form, bind_dn)
                     continue
                 raise
             connection.unbind()
+            logger.debug("ldap bind accepted form=%s dn=%s", form, bind_dn)
             return form
         return None
 

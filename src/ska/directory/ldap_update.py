@@ -203,6 +203,7 @@ def check_fail_safe(plan: UpdatePlan, section: LdapSection, *, force: bool) -> N
 
 def apply_plan(plan: UpdatePlan, actor: User) -> UpdateSummary:
     """Write a plan's changes; the caller holds the transaction."""
+    deactivated = plan.deactivations
     for group in plan.new_groups:
         group.save()
         log_entity_event(group, actor, "Group add")
@@ -224,7 +225,7 @@ def apply_plan(plan: UpdatePlan, actor: User) -> UpdateSummary:
     return UpdateSummary(
         users_checked=len(plan.user_changes),
         users_changed=len(changed),
-        deactivated=plan.deactivations,
+        deactivated=deactivated,
         members_added=sum(len(change.join) for change in changed),
         members_removed=sum(len(change.leave) for change in changed),
         groups_renamed=len(plan.renames),

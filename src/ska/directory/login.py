@@ -23,7 +23,7 @@ from ska.directory.models import User
 
 logger = logging.getLogger(__name__)
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
 MAX_FAILURES = 5
 WINDOW_SECONDS = 15 * 60
 
@@ -87,7 +87,7 @@ def client_address(request: HttpRequest) -> str:
 def _audit(event: str, username: str, address: str, details: str) -> None:
     # Only names that passed the format check are written, so a log line
     # cannot be forged; passwords never reach this function.
-    shown = username if USERNAME_PATTERN.match(username) else "<invalid>"
+    shown = username if USERNAME_PATTERN.fullmatch(username) else "<invalid>"
     logger.info(
         "login %s user=%s address=%s details=%s", event, shown, address, details
     )
@@ -103,7 +103,7 @@ def attempt_login(request: HttpRequest, username: str, password: str) -> LoginRe
     address = client_address(request)
     if not username or not password:
         return LoginResult(message=MISSING_FIELDS)
-    if not USERNAME_PATTERN.match(username) or len(username) > 50:
+    if not USERNAME_PATTERN.fullmatch(username) or len(username) > 50:
         return LoginResult(message=BAD_USERNAME)
     if locked := seconds_locked(username, address):
         _audit("rate_limited", username, address, f"locked_seconds={locked}")

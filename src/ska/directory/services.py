@@ -17,7 +17,7 @@ from ska.sync.requests import sync_remote_access
 logger = logging.getLogger(__name__)
 
 INITIAL_ADMIN_UID = "admin"
-UID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,50}$")
+UID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,50}")
 NAME_MAX = 100
 PASSWORD_MIN = 8
 
@@ -53,7 +53,7 @@ def ensure_initial_admin() -> tuple[User, str] | None:
 
 def uid_problem(uid: str) -> str | None:
     """Return why ``uid`` cannot name a user, or None if it can."""
-    if not UID_PATTERN.match(uid):
+    if not UID_PATTERN.fullmatch(uid):
         return (
             f"invalid user name {uid!r}: use 1 to 50 letters, digits, "
             "dots, hyphens or underscores"
