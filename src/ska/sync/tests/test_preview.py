@@ -205,3 +205,15 @@ def test_ska_sync_help_is_long_only() -> None:
     assert result.returncode == 0
     assert "-h HOSTNAME, --host HOSTNAME" in result.stdout
     assert "-p, --preview" in result.stdout
+
+
+def test_sync_diagnostics_prints_the_runtime_lines() -> None:
+    from ska.sync.diagnostics import diagnostic_lines
+
+    out = io.StringIO()
+
+    call_command("sync", "--diagnostics", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines == diagnostic_lines()
+    assert any(line.endswith("timeout_util=in-process") for line in lines)
