@@ -13,7 +13,7 @@ from django.conf import settings
 
 from ska.servers.models import Server
 from ska.sync.keyfiles.graph import load_graph
-from ska.sync.keyfiles.render import Keyfile, ServerRenderer, Settings
+from ska.sync.keyfiles.render import Keyfile, RenderCache, ServerRenderer, Settings
 
 __all__ = ["Keyfile", "render_fleet", "render_server"]
 
@@ -40,8 +40,9 @@ def render_fleet(
     graph = load_graph(managed)
     options = _settings()
     result: dict[int, list[Keyfile]] = {server.pk: [] for server in servers}
+    cache = RenderCache()
     for server in managed:
-        renderer = ServerRenderer(graph, server, options)
+        renderer = ServerRenderer(graph, server, options, cache)
         result[server.pk] = renderer.render(only_account)
     return result
 

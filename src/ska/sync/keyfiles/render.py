@@ -12,7 +12,7 @@ import datetime
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from urllib.parse import quote_plus
 
@@ -113,16 +113,32 @@ def _safe_options(options: list[Option]) -> str | None:
     return render_options(checked)
 
 
+@dataclass
+class RenderCache:
+    """Text that is the same on every server, shared by a fleet's renderers."""
+
+    key_lines: dict[int, str | None] = field(default_factory=dict)
+    rules: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    members: dict[int, list[int]] = field(default_factory=dict)
+    inbound: dict[int, list[RuleNode]] = field(default_factory=dict)
+
+
 class ServerRenderer:
     """Render the keyfiles of one server from the graph."""
 
-    def __init__(self, graph: AccessGraph, server: Server, settings: Settings) -> None:
+    def __init__(
+        self,
+        graph: AccessGraph,
+        server: Server,
+        settings: Settings,
+        cache: RenderCache | None = None,
+    ) -> None:
         self.graph = graph
         self.server = server
         self.settings = settings
         self.comments = settings.comment_mode == 1
         self.history = self._history_enabled()
-        self._members: dict[int, list[int]] = {}
+        self.cache = cache or RenderCache()
 
     def _history_enabled(self) -> bool:
         mode = self.server.history_username_env_mode
@@ -211,19 +227,32 @@ class ServerRenderer:
         return order
 
     def _rules(self, dest_id: int, account_name: str) -> Iterator[str]:
-        rules = sorted(
-            self.graph.inbound.get(dest_id, []),
-            key=lambda rule: self.graph.sort_key(rule.source_id),
-        )
+        rules = self.cache.inbound.get(dest_id)
+        if rules is None:
+            rules = sorted(
+                self.graph.inbound.get(dest_id, []),
+                key=lambda rule: self.graph.sort_key(rule.source_id),
+            )
+            self.cache.inbound[dest_id] = rules
         for rule in rules:
             yield from self._rule(rule, account_name)
 
+    def _rule_texts(self, rule: RuleNode) -> tuple[str, str | None]:
+        """Return the grant details and the option prefix (None: unsafe)."""
+        texts = self.cache.rules.get(rule.id)
+        if texts is None:
+            granter = one_line(rule.granter_uid or "unknown")
+            date = _grant_date(rule.grant_date)
+            prefix = _safe_options(rule.options)
+            if prefix is None:
+                logger.warning("unsafe access option skipped rule=%s", rule.id)
+            texts = (f"granted access by {granter} on {date}", prefix)
+            self.cache.rules[rule.id] = texts
+        return texts
+
     def _rule(self, rule: RuleNode, account_name: str) -> Iterator[str]:
-        granter = one_line(rule.granter_uid or "unknown")
-        details = f"granted access by {granter} on {_grant_date(rule.grant_date)}"
-        prefix = _safe_options(rule.options)
+        details, prefix = self._rule_texts(rule)
         if prefix is None:
-            logger.warning("unsafe access option skipped rule=%s", rule.id)
             if self.comments:
                 yield f"# Rule {rule.id} skipped: invalid access option\n"
             return
@@ -252,12 +281,12 @@ class ServerRenderer:
             yield f"# == End of {name} group members ==\n"
 
     def _sorted_members(self, group_id: int) -> list[int]:
-        members = self._members.get(group_id)
+        members = self.cache.members.get(group_id)
         if members is None:
             members = sorted(
                 set(self.graph.groups[group_id].members), key=self.graph.sort_key
             )
-            self._members[group_id] = members
+            self.cache.members[group_id] = members
         return members
 
     def _group_members(
@@ -336,6 +365,13 @@ class ServerRenderer:
 
     def _key_line(self, key: KeyNode, owner_label: str) -> str | None:
         """Return ``type keydata[ comment]``, or None for malformed key text."""
+        if key.id in self.cache.key_lines:
+            return self.cache.key_lines[key.id]
+        line = self._new_key_line(key, owner_label)
+        self.cache.key_lines[key.id] = line
+        return line
+
+    def _new_key_line(self, key: KeyNode, owner_label: str) -> str | None:
         if not (_KEY_TYPE.fullmatch(key.type) and _KEY_DATA.fullmatch(key.keydata)):
             logger.warning("malformed public key skipped key=%s", key.id)
             return None
