@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import asyncssh
 
 from ska.access.models import AccessRule
+from ska.activity.models import EntityEvent, ServerEvent
 from ska.directory.models import User
 from ska.keys.models import PublicKey
 from ska.servers.models import Server, ServerAccount
+from ska.sync.engine import SyncOutcome, sync_server
 from tests.support.sshd import Target
 
 
@@ -55,3 +62,58 @@ def public_line(key: asyncssh.SSHKey) -> str:
     """Return ``<type> <base64>`` of a key, as keyfiles contain it."""
     text = key.convert_to_public().export_public_key("openssh").decode()
     return " ".join(text.split()[:2])
+
+
+def run_sync(server: Server, only_account: str | None = None) -> SyncOutcome:
+    """Sync a server in a fresh event loop; fail the test on None."""
+    outcome = asyncio.run(sync_server(server.pk, only_account))
+    assert outcome is not None, "a managed server must give an outcome"
+    return outcome
+
+
+def server_events(server: Server) -> list[dict[str, Any]]:
+    """Return a server's event details, oldest first."""
+    rows = ServerEvent.objects.filter(server=server).order_by("id")
+    return [json.loads(row.details) for row in rows]
+
+
+def account_events(account: ServerAccount) -> list[dict[str, Any]]:
+    """Return an account's event details, oldest first."""
+    rows = EntityEvent.objects.filter(entity_id=account.pk).order_by("id")
+    return [json.loads(row.details) for row in rows]
+
+
+def ssh_login(key_file: Path, user: str, target: Target) -> int:
+    """Log in with the OpenSSH client and run ``true``; return its exit status."""
+    done = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(key_file),
+            "-p",
+            str(target.port),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=5",
+            f"{user}@{target.hostname}",
+            "true",
+        ],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    return done.returncode
+
+
+def write_private_key(key: asyncssh.SSHKey, path: Path) -> Path:
+    """Write a private key for the OpenSSH client (mode 0600)."""
+    path.write_bytes(key.export_private_key())
+    path.chmod(0o600)
+    return path

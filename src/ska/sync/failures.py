@@ -9,6 +9,7 @@ for messages that arrive as text only.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass
@@ -119,6 +120,9 @@ def describe(error: BaseException) -> str:
         text = error.reason or type(error).__name__
     elif isinstance(error, socket.gaierror):
         text = f"name resolution failed: {error.strerror or error}"
+    elif isinstance(error, OSError) and error.errno:
+        # asyncio words refusals as "Connect call failed (...)".
+        text = os.strerror(error.errno)
     elif isinstance(error, OSError) and error.strerror:
         text = error.strerror
     else:
@@ -132,6 +136,13 @@ class Where:
 
     hop: str | None = None  # the jump host being connected to, if any
     via_jumphosts: bool = False  # the target is reached through a tunnel
+    target: str = ""  # address:port of the target
+
+
+_CHANNEL_OPEN_PROBLEMS = {
+    asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED: "the last jump host refuses forwarding",
+    asyncssh.OPEN_CONNECT_FAILED: "the last jump host cannot connect to {target}",
+}
 
 
 def classify_connect_error(error: BaseException, where: Where) -> SyncError:
@@ -149,8 +160,10 @@ def classify_connect_error(error: BaseException, where: Where) -> SyncError:
             JUMPHOST_TUNNEL_FAILED,
         )
     if isinstance(error, asyncssh.ChannelOpenError) and where.via_jumphosts:
+        problem = _CHANNEL_OPEN_PROBLEMS.get(error.code, "{text}")
         return SyncError(
-            f"The tunnel connection via jumphost(s) failed: {text}",
+            "The tunnel connection via jumphost(s) failed: "
+            + problem.format(target=where.target, text=text),
             JUMPHOST_TUNNEL_FAILED,
         )
     if isinstance(error, asyncssh.HostKeyNotVerifiable):
@@ -159,7 +172,8 @@ def classify_connect_error(error: BaseException, where: Where) -> SyncError:
         )
     if isinstance(error, asyncssh.PermissionDenied):
         return SyncError("SSH authentication failed", SSH_AUTHENTICATION_FAILED)
-    return SyncError(f"SSH connection failed: {text}", SSH_CONNECTION_FAILED)
+    place = f" ({where.target})" if where.target else ""
+    return SyncError(f"SSH connection failed: {text}{place}", SSH_CONNECTION_FAILED)
 
 
 def _hop_problem(error: BaseException, text: str) -> str:

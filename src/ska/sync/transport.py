@@ -222,7 +222,7 @@ async def connect(
                 _connect_hop(hop, tunnel, hop_known_hosts, options), connect_timeout
             )
             opened.append(tunnel)
-        where = Where(via_jumphosts=bool(chain.hops))
+        where = Where(via_jumphosts=bool(chain.hops), target=f"{address}:{port}")
         target = await asyncio.wait_for(
             _connect_target(address, port, tunnel, policy, options), connect_timeout
         )
