@@ -362,3 +362,24 @@ def test_unreadable_sync_key_is_a_classified_failure(
 
     assert outcome.code == "ssh_authentication_failed"
     assert "Could not load the sync private key" in outcome.message
+
+
+def test_unreachable_decommissioned_server_fails_without_touching_accounts(
+    sync_public_key: str,
+) -> None:
+    address = next_address()
+    server = Server.objects.create(
+        hostname=address,
+        port=free_port(address),
+        key_management=Server.KeyManagement.DECOMMISSIONED,
+    )
+    account = ServerAccount.objects.create(server=server, name="root")
+
+    outcome = run_sync(server)
+
+    account.refresh_from_db()
+    assert outcome.message.startswith(
+        "Failed to connect during decommission; reason=SSH connection failed: "
+    )
+    assert outcome.message.endswith("; code=ssh_connection_failed; retry=30m")
+    assert account.sync_status == "not synced yet"

@@ -230,6 +230,11 @@ async def connect(
         for conn in reversed(opened):
             await close_quietly(conn, connect_timeout)
         raise classify_connect_error(error, where) from error
+    except asyncio.CancelledError:
+        # The server's time ran out: drop the hops without waiting.
+        for conn in opened:
+            conn.close()
+        raise
     return Connection(target, opened)
 
 
