@@ -39,7 +39,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Check the key pair, then run the daemon until it stops."""
         config = settings.SKA
-        concurrency = options["concurrency"] or config.sync.concurrency
+        concurrency = options["concurrency"]
+        if concurrency is None:
+            concurrency = config.sync.concurrency
         if not 1 <= concurrency <= 1000:
             raise CommandError("--concurrency must be between 1 and 1000")
         private_key = config.private_key_path
