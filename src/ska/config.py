@@ -384,8 +384,8 @@ class Config:
 
     @property
     def sqlite_path(self) -> Path:
-        """Return the SQLite database file."""
-        return Path(self.database.database or self.data_dir / "ska.sqlite3")
+        """Return the SQLite database file; relative names are in the data dir."""
+        return self.data_dir / (self.database.database or "ska.sqlite3")
 
 
 SECTIONS: dict[str, type[Any]] = {

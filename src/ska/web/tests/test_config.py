@@ -408,6 +408,8 @@ def test_config_paths_derive_from_the_data_directory(tmp_path: Path) -> None:
     )
     assert chosen.public_key_path == Path("/etc/ska/id.pub")
     assert chosen.sqlite_path == Path("/srv/db.sqlite3")
+    relative = build({"database": {"database": "keys.db"}}, data_dir=tmp_path)
+    assert relative.sqlite_path == tmp_path / "keys.db"
     assert chosen.ldap_enabled
 
 
