@@ -79,6 +79,37 @@ def _render(label: str) -> Run:
     )
 
 
+def _single_servers() -> list[str]:
+    """Time ``render_server`` as one sync calls it, on typical servers."""
+    import statistics
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ska.servers.models import Server
+    from ska.sync.keyfiles import render_server
+
+    lines = []
+    managed = Server.objects.filter(key_management=Server.KeyManagement.KEYS)
+    for label, authorization in (
+        ("one manual server", Server.Authorization.MANUAL),
+        ("one LDAP server", Server.Authorization.AUTOMATIC_LDAP),
+    ):
+        chosen = list(managed.filter(authorization=authorization).order_by("pk")[:20])
+        timings = []
+        for server in chosen:
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                render_server(server)
+                timings.append(time.perf_counter() - started)
+        median = statistics.median(timings) * 1000
+        lines.append(
+            f"{label}: median {median:.0f} ms over {len(chosen)} servers, "
+            f"{len(queries)} SQL queries"
+        )
+    return lines
+
+
 def main() -> None:
     """Generate the fleet, render it twice, print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,6 +151,8 @@ def _run(scale: float) -> None:
     print(half.line())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory: {peak:.0f} MB")
+    for line in _single_servers():
+        print(line)
     if full.queries != half.queries:
         raise SystemExit("bench: the query count changed with the rule count")
 
