@@ -15,8 +15,9 @@ import pytest
 from ska.access.tests import world
 from ska.access.tests.world import GRANTED_TEXT as D
 from ska.directory.models import User
+from ska.keys.models import PublicKey
 from ska.servers.models import Server, ServerAccount
-from ska.sync.keyfiles import render_server
+from ska.sync.keyfiles import graph, render_fleet, render_server
 from ska.sync.keyfiles.graph import KeyNode
 from ska.sync.keyfiles.render import key_applies, php_urlencode
 
@@ -589,3 +590,61 @@ def test_keyfile_names_with_newlines_cannot_add_lines() -> None:
     assert "\nssh-rsa" not in text
     assert "\nssh-ed25519 AAAAevil" not in text
     assert text.count("\n") == 7
+
+
+@pytest.mark.parametrize(
+    "build", [_user_direct, _account_direct, _group_source, _nested_group]
+)
+def test_keyfile_comment_mode_2_gives_every_key_its_link_and_no_comments(
+    build: Callable[[World], None],
+) -> None:
+    w = _base()
+    build(w)
+    with world.configured(0):
+        bare = render_server(w.web)[0].text
+
+    with world.configured(2):
+        linked = render_server(w.web)[0].text
+
+    key_ids = {k.keydata: k.pk for k in PublicKey.objects.all()}
+    expected = "".join(
+        f"{line} {world.BASEURL}/pubkeys/{key_ids[line.split()[1]]}\n"
+        if line.startswith("ssh-")
+        else f"{line}\n"
+        for line in bare.splitlines()
+    )
+    assert linked == expected
+    assert "\n# " not in linked
+
+
+def test_keyfile_ldap_mode_2_links_keys() -> None:
+    ldap, alice = _ldap_world(Server.Authorization.AUTOMATIC_LDAP)
+    key = alice.public_keys.get(keydata="AAAAalice")
+
+    with world.configured(2):
+        files = render_server(ldap, only_account="alice")
+
+    assert files[1].text.endswith(
+        f'from="10.*",no-pty ssh-ed25519 AAAAalice {world.BASEURL}/pubkeys/{key.pk}\n'
+    )
+
+
+def test_keyfile_reading_whole_tables_gives_the_same_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = _base()
+    _nested_group(w)
+    _decommissioned_source(w)
+    _destination_group(w)
+    world.key(w.alice, "AAAAmatch", rules=(("r*", "web.*"),))
+    world.rule(w.bob, w.root, {"no-pty": None, "from": "10.*"})
+    ldap = world.server("ldap.example.com", authorization="manual LDAP")
+    world.rule(w.backup, world.account(ldap, "bob"))
+    with world.configured(1):
+        filtered = render_fleet([w.web, ldap])
+
+        monkeypatch.setattr(graph, "MAX_IN_LIST", 1)
+        whole = render_fleet([w.web, ldap])
+
+    assert whole == filtered
+    assert [f.name for f in whole[ldap.pk]] == ["bob", "alice"]
