@@ -540,9 +540,9 @@ def _unknown_variable(variable: str) -> str | None:
                 env_variable(section, key.name)
                 for key in dataclasses.fields(SECTIONS[section])
             ]
-            stem = variable.removesuffix("_FILE")
-            if stem in names:
+            if variable in names or variable.removesuffix("_FILE") in names:
                 return None
+            stem = variable.removesuffix("_FILE")
             close = difflib.get_close_matches(stem, names, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             return f"{variable}: unknown variable for [{section}]{hint}"
@@ -573,12 +573,12 @@ def _environment_overrides(
         name = env_variable(section, key.name)
         expected = _base_type(key)
         # The _FILE variant comes last so that it wins over the plain one.
-        for variable in (name, f"{name}_FILE"):
+        for variable, from_file in ((name, False), (f"{name}_FILE", True)):
             if variable not in environ:
                 continue
             text = environ[variable]
-            origin = f"{variable}={text}" if variable.endswith("_FILE") else variable
-            if variable.endswith("_FILE"):
+            origin = f"{variable}={text}" if from_file else variable
+            if from_file:
                 text = _read_variable_file(variable, text)
             try:
                 value = _coerce_env(text, expected)

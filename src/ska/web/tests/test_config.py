@@ -303,6 +303,17 @@ def test_load_precedence_is_file_then_env_then_file_variable(
     assert load(environ=environ).security.session_timeout == expected
 
 
+def test_load_tells_a_key_ending_in_file_from_a_file_variable(
+    tmp_path: Path,
+) -> None:
+    name = "SKA_SECURITY_JUMPHOST_KNOWN_HOSTS_FILE"
+    plain = load(environ=_environ(tmp_path, **{name: "/etc/ssh/jump_hosts"}))
+    assert plain.security.jumphost_known_hosts_file == "/etc/ssh/jump_hosts"
+    holder = _write(tmp_path, "/srv/known_hosts\n", "holder")
+    indirect = load(environ=_environ(tmp_path, **{f"{name}_FILE": str(holder)}))
+    assert indirect.security.jumphost_known_hosts_file == "/srv/known_hosts"
+
+
 def test_load_reads_secret_from_file_variable(tmp_path: Path) -> None:
     secret = _write(tmp_path, "bind pass word\n", "bind-password")
     environ = _environ(tmp_path, SKA_LDAP_BIND_PASSWORD_FILE=str(secret))
