@@ -2,11 +2,12 @@
 
 The reference reads its file with PHP's ``parse_ini_file`` in sections
 mode: ``key = value`` lines under ``[section]`` headers, ``;`` comments,
-double- or single-quoted strings, ``name[]`` and ``name[key]`` arrays, and
-the bare words ``on``/``yes``/``true`` (read as ``"1"``) and
-``off``/``no``/``false``/``none``/``null`` (read as ``""``). Every value is a
-string to PHP; the types come from how the reference uses each key, and
-this module gives each key the type and meaning it had there.
+double-quoted strings (which may span lines and know the escapes ``\\"``,
+``\\\\`` and ``\\$``), raw single-quoted strings, ``name[]`` and
+``name[key]`` arrays, and the bare words ``on``/``yes``/``true`` (read as
+``"1"``) and ``off``/``no``/``false``/``none``/``null`` (read as ``""``).
+Every value is a string to PHP; the types come from how the reference uses
+each key, and this module gives each key the type and meaning it had there.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _scan_quoted(lines: list[str], index: int, text: str) -> tuple[str, str, int
             char = text[position]
             if quote == '"' and char == "\\" and position + 1 < len(text):
                 following = text[position + 1]
-                if following in ('"', "\\"):
+                if following in ('"', "\\", "$"):
                     chunks.append(following)
                     position += 2
                     continue

@@ -191,6 +191,7 @@ def test_import_writes_only_keys_present_in_the_ini() -> None:
         ('[s]\na = "x ; y" ; comment\n', {"s": {"a": "x ; y"}}),
         ("[s]\na = 'raw \\ \"quoted\"'\n", {"s": {"a": 'raw \\ "quoted"'}}),
         ('[s]\na = "esc \\" and \\\\"\n', {"s": {"a": 'esc " and \\'}}),
+        ('[s]\na = "\\$HOME \\n \\t"\n', {"s": {"a": "$HOME \\n \\t"}}),
         ('[s]\na = "first\nsecond"\nb = 2\n', {"s": {"a": "first\nsecond", "b": "2"}}),
         ("[s]\na[] = x\na[] = y\n", {"s": {"a": ["x", "y"]}}),
         (
