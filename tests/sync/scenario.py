@@ -7,10 +7,13 @@ import base64
 import hashlib
 import json
 import subprocess
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
+from django.db import connections
 
 from ska.access.models import AccessRule
 from ska.activity.models import EntityEvent, ServerEvent
@@ -19,6 +22,8 @@ from ska.keys.models import PublicKey
 from ska.servers.models import Server, ServerAccount
 from ska.sync.engine import SyncOutcome, sync_server
 from tests.support.sshd import Target
+
+T = TypeVar("T")
 
 
 def server_for(target: Target, **fields: object) -> Server:
@@ -64,9 +69,28 @@ def public_line(key: asyncssh.SSHKey) -> str:
     return " ".join(text.split()[:2])
 
 
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine in a fresh loop whose ORM thread closes its connection.
+
+    A connection left open in a pool thread would keep PostgreSQL from
+    dropping the test database.
+    """
+
+    async def main() -> T:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="test-db")
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(executor)
+        try:
+            return await work
+        finally:
+            await loop.run_in_executor(executor, connections.close_all)
+
+    return asyncio.run(main())
+
+
 def run_sync(server: Server, only_account: str | None = None) -> SyncOutcome:
     """Sync a server in a fresh event loop; fail the test on None."""
-    outcome = asyncio.run(sync_server(server.pk, only_account))
+    outcome = run_async(sync_server(server.pk, only_account))
     assert outcome is not None, "a managed server must give an outcome"
     return outcome
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from tests.sync.scenario import (
     add_key,
     grant,
     public_line,
+    run_async,
     run_sync,
     server_events,
     server_for,
@@ -246,7 +246,7 @@ def test_decommission_removes_every_file_but_keys_sync_access(target: Target) ->
 def test_unmanaged_server_gives_no_outcome(target: Target) -> None:
     server = server_for(target, key_management=Server.KeyManagement.OTHER)
 
-    assert asyncio.run(sync_server(server.pk)) is None
+    assert run_async(sync_server(server.pk)) is None
     assert server_events(server) == []
 
 

@@ -15,7 +15,7 @@ from ska.servers.models import Server, ServerAccount
 from ska.sync.engine import SyncOutcome, sync_server
 from tests.support.sshd import SshdFleet, Target, free_port, next_address
 from tests.sync.conftest import Configure
-from tests.sync.scenario import run_sync, server_events, server_for
+from tests.sync.scenario import run_async, run_sync, server_events, server_for
 
 pytestmark = [pytest.mark.sshd, pytest.mark.django_db(transaction=True)]
 
@@ -93,7 +93,7 @@ def test_silent_host_times_out_without_delaying_others(
         outcomes = await asyncio.gather(timed(silent), timed(healthy))
         return list(outcomes), finished[silent.pk], finished[healthy.pk]
 
-    outcomes, silent_seconds, healthy_seconds = asyncio.run(both())
+    outcomes, silent_seconds, healthy_seconds = run_async(both())
 
     silent_outcome, healthy_outcome = outcomes
     assert silent_outcome is not None
