@@ -127,5 +127,76 @@ def main() -> None:
     ska_main(sys.argv[1:])
 
 
+SCRATCH_ENGINES = {"postgresql": "postgres", "mysql": "root"}
+
+
+@contextmanager
+def scratch_database(engine: str, data_dir: Path) -> Iterator[dict[str, str]]:
+    """Create an empty database on a server engine; yield a daemon's env.
+
+    The database is dropped afterwards. Skips the test, saying why, when
+    that database server cannot be reached.
+    """
+    import pytest
+
+    from tests.support.databases import reachable
+
+    if problem := reachable(engine):
+        pytest.skip(f"{engine} not reachable: {problem}")
+    name = f"ska_scratch_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    user = SCRATCH_ENGINES[engine]
+    _admin_sql(engine, f"CREATE DATABASE {name}")
+    env = dict(os.environ)
+    env.update(
+        SKA_CONFIG=os.devnull,
+        SKA_DATA_DIR=str(data_dir),
+        SKA_DATABASE_ENGINE=engine,
+        SKA_DATABASE_HOSTNAME="127.0.0.1",
+        SKA_DATABASE_USERNAME=user,
+        SKA_DATABASE_DATABASE=name,
+    )
+    try:
+        yield env
+    finally:
+        _admin_sql(engine, f"DROP DATABASE {name}")
+
+
+def _admin_sql(engine: str, statement: str) -> None:
+    """Run one statement outside a transaction as the engine's admin user."""
+    if engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as connection:
+            if statement.startswith("DROP"):
+                statement += " WITH (FORCE)"
+            connection.execute(statement.encode())
+    else:
+        import MySQLdb
+
+        connection = MySQLdb.connect(host="127.0.0.1", user="root", connect_timeout=5)
+        try:
+            connection.cursor().execute(statement)
+        finally:
+            connection.close()
+
+
+def run_ska(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    """Run ``ska ARGS`` to completion; return its output or fail the test."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ska.cli", *args],
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"ska {args[0]} failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
 if __name__ == "__main__":
     main()
