@@ -366,3 +366,12 @@ def test_import_ini_command_refuses_unreadable_input(
     with pytest.raises(CommandError) as caught:
         _import(str(ini))
     assert str(caught.value) == f"{ini}: {message}"
+
+
+def test_import_ini_command_keeps_an_odd_file_name_in_its_comment(
+    tmp_path: Path,
+) -> None:
+    ini = tmp_path / "config\n[web]\nenabled = false.ini"
+    ini.write_text("[web]\nlogo = /logo.svg\n", encoding="utf-8")
+    stdout, _ = _import(str(ini))
+    assert tomllib.loads(stdout) == {"web": {"logo": "/logo.svg"}}

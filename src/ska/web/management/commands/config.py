@@ -73,8 +73,10 @@ class Command(BaseCommand):
         except IniSyntaxError as error:
             raise CommandError(f"{ini_file}: {error}") from None
 
+        # A file name is free text; keep the comment on its one line.
+        name = "".join(c if c.isprintable() else "?" for c in str(ini_file))
         toml_text = (
-            f"# Converted from {ini_file} by `ska config import-ini`.\n\n"
+            f"# Converted from {name} by `ska config import-ini`.\n\n"
             + ska_config.to_toml(conversion.document)
         )
         # The result must load; a failure here is a bug of the converter.
