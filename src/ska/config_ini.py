@@ -328,10 +328,7 @@ def _convert_key(
     try:
         converted = _converter(section, key)(value)
         checked = ska_config.validate_value(section, key, converted)
-    except _Unmappable as error:
-        conversion.problems.append(f"{where}: not imported: {error}")
-        return
-    except ska_config.ConfigError as error:
+    except (_Unmappable, ska_config.ConfigError) as error:
         conversion.problems.append(f"{where}: not imported: {error}")
         return
     if (section, key) == ("security", "host_key_reset_restriction") and value == "":
