@@ -21,7 +21,7 @@ from ska.servers.models import Server
 from ska.sync.keyfiles import render_server
 from ska.sync.models import SyncRequest
 from tests.directory.conftest import post_login, use_ldap
-from tests.support.slapd import GROUPS, Slapd
+from tests.support.slapd import GROUPS, LIMITED_DN, Slapd
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slapd]
 
@@ -321,3 +321,15 @@ def test_ldap_login_joins_the_linked_groups_at_once(
 
     assert Group.objects.get(name="devs").members.count() == 1
     assert Server.objects.count() == 0
+
+
+def test_ldap_update_changes_nothing_when_the_directory_truncates_a_search(
+    slapd: Slapd, people: dict[str, str], settings: Settings
+) -> None:
+    slapd.add_user("limited", "limited pw")
+    use_ldap(settings, bind_dn=LIMITED_DN, bind_password="limited pw")
+
+    with pytest.raises(CommandError, match="incomplete: sizeLimitExceeded"):
+        ldap_update("--force")
+
+    assert active_uids() >= set(NAMES)

@@ -32,6 +32,8 @@ ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PASSWORD = "root-secret"
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
+# A reader whose searches slapd cuts off after two entries.
+LIMITED_DN = f"uid=limited,{PEOPLE}"
 SCHEMAS = ("core", "cosine", "nis", "inetorgperson")
 START_TIMEOUT = 10.0
 
@@ -130,6 +132,7 @@ rootpw {ssha(ROOT_PASSWORD)}
 directory {self.directory}/data
 index objectClass eq
 index uid,cn,memberUid,member eq
+limits dn.exact="{LIMITED_DN}" size=2 size.prtotal=2
 """
         )
         self.process: subprocess.Popen[bytes] | None = None

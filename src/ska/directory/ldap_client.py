@@ -252,6 +252,14 @@ class LdapDirectory:
             raise DirectoryUnavailable(
                 f"search under {base!r} failed: {type(error).__name__}: {error}"
             ) from error
+        # ldap3 does not raise for a size or time limit: a truncated answer
+        # would look like users leaving, so it counts as a failed search.
+        result = self._connection.result or {}
+        if result.get("result", 0) != 0:
+            description = result.get("description", result.get("result"))
+            raise DirectoryUnavailable(
+                f"search under {base!r} incomplete: {description}"
+            )
 
     def _user_attributes(self) -> list[str]:
         section = self.section

@@ -33,6 +33,7 @@ from ska.directory.ldap_client import (
 )
 from ska.directory.models import KEYS_SYNC_UID, Group, User
 from ska.directory.provisioning import (
+    SyncBatch,
     UserChange,
     apply_user_change,
     linked_groups,
@@ -220,8 +221,10 @@ def apply_plan(plan: UpdatePlan, actor: User) -> UpdateSummary:
         user.superior_id = superior_id
         user.save(update_fields=["superior"])
     changed = [change for change in plan.user_changes if not change.empty]
+    syncs = SyncBatch()
     for change in changed:
-        apply_user_change(change, actor)
+        apply_user_change(change, actor, syncs)
+    syncs.flush()
     return UpdateSummary(
         users_checked=len(plan.user_changes),
         users_changed=len(changed),

@@ -127,8 +127,29 @@ def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def apply_user_change(change: UserChange, actor: User) -> None:
-    """Save a user change, log its events and queue the syncs it implies."""
+class SyncBatch:
+    """Principals whose access changed; each is synced once, at the end."""
+
+    def __init__(self) -> None:
+        self._entities: dict[int, Entity] = {}
+
+    def add(self, entity: Entity) -> None:
+        """Remember an entity whose remote access must be pushed again."""
+        self._entities.setdefault(entity.pk, entity)
+
+    def flush(self) -> int:
+        """Queue the syncs of every remembered entity."""
+        queued = sum(sync_remote_access(e) for e in self._entities.values())
+        self._entities.clear()
+        return queued
+
+
+def apply_user_change(change: UserChange, actor: User, syncs: SyncBatch) -> None:
+    """Save a user change and log its events; note in ``syncs`` what to push.
+
+    A user who leaves groups is synced with those groups, so the access
+    the groups granted is withdrawn even though the membership is gone.
+    """
     user = change.user
     is_new = user.pk is None
     old = {name: getattr(user, name) for name in change.changes}
@@ -153,16 +174,15 @@ def apply_user_change(change: UserChange, actor: User) -> None:
             level=WARNING if raised else INFO,
         )
     if "active" in change.changes and not is_new:
-        # Before leaving groups, so the walk still finds what they granted.
-        sync_remote_access(user)
+        syncs.add(user)
     for group in change.join:
         GroupMember.objects.create(group=group, entity=user, added_by=actor)
         log_entity_event(group, actor, "Member add", participant(user), level=WARNING)
-        sync_remote_access(group)
+        syncs.add(group)
     for group in change.leave:
         GroupMember.objects.filter(group=group, entity=user).delete()
         log_entity_event(group, actor, "Member remove", participant(user))
-        sync_remote_access(group)
+        syncs.add(group)
 
 
 def login_ldap_user(section: LdapSection, username: str, password: str) -> User | None:
@@ -192,6 +212,8 @@ def login_ldap_user(section: LdapSection, username: str, password: str) -> User 
         change = plan_user_change(
             user, entry, groups, section, linked=linked, member_of=member_of
         )
-        apply_user_change(change, get_keys_sync_user())
+        syncs = SyncBatch()
+        apply_user_change(change, get_keys_sync_user(), syncs)
+        syncs.flush()
     logger.info("ldap login bound user=%s form=%s", user.uid, form)
     return user
