@@ -271,7 +271,7 @@ def _load_users(graph: AccessGraph, user_ids: set[int], *, all_users: bool) -> N
             graph.users[pk] = UserNode(pk, uid, name, active and not force_disable)
             graph.entity_types[pk] = USER
     if all_users:
-        graph.ldap_users = sorted(graph.users, key=lambda pk: graph.sort_key(pk))
+        graph.ldap_users = sorted(graph.users, key=graph.sort_key)
 
 
 def _load_source_accounts(graph: AccessGraph, account_ids: set[int]) -> None:

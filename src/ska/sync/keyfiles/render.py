@@ -35,6 +35,7 @@ from ska.sync.keyfiles.graph import (
     Option,
     RuleNode,
     UserNode,
+    collate,
 )
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class ServerRenderer:
         files: dict[str, Keyfile] = {}
         account_ids = self.graph.accounts_by_server.get(self.server.pk, [])
         accounts = [self.graph.accounts[pk] for pk in account_ids]
-        accounts.sort(key=lambda a: (a.name.upper(), a.name))
+        accounts.sort(key=lambda a: (collate(a.name), a.name))
         for account in accounts:
             if account.active and account.sync_status != ServerAccount.Status.PROPOSED:
                 name = account.name.replace("/", "")
