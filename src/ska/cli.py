@@ -24,7 +24,6 @@ Run `ska <command> --help` for the options of a command.
 # Spellings with a hyphen, for commands whose module names cannot have one.
 ALIASES = {
     "ldap-update": "ldap_update",
-    "import-ini": "import_ini",
 }
 
 
