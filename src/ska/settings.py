@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ska.directory.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,6 +137,7 @@ SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_SECURE = _base.scheme == "https"
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SECURE = _base.scheme == "https"
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 SESSION_COOKIE_AGE = SKA.security.session_timeout or 60 * 60 * 24 * 365
 SESSION_SAVE_EVERY_REQUEST = True
 LOGIN_URL = "login"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,13 @@ def test_ska_user_command_runs_as_a_real_program(tmp_path: Path) -> None:
     assert refused.stderr.strip().splitlines() == [
         "CommandError: the user 'rita' already exists"
     ]
+
+
+def test_init_creates_a_first_admin_who_can_log_in(client: Client) -> None:
+    out = io.StringIO()
+    call_command("init", stdout=out)
+
+    found = re.search(r"with password: (\S+)", out.getvalue())
+    assert found is not None
+    assert post_login(client, "admin", found.group(1)).status_code == 303
+    assert User.objects.get(uid="admin").admin

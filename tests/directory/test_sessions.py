@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 
+from ska.directory.middleware import TrustedProxyMiddleware
 from ska.directory.models import User
 from tests.directory.conftest import login_form, message_of, post_login
 
@@ -157,3 +162,45 @@ def test_logout_by_post_ends_the_session(alice: User) -> None:
     assert response.status_code == 303
     assert response["Location"] == "/login"
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("proxies", "address", "secure"),
+    [
+        (["10.1.0.0/16"], "10.1.2.3", True),
+        (["10.1.2.3"], "10.1.2.3", True),
+        (["10.1.0.0/16"], "10.2.0.1", False),
+        ([], "10.1.2.3", False),
+    ],
+)
+def test_only_trusted_proxies_say_a_request_is_https(
+    settings: Settings, proxies: list[str], address: str, secure: bool
+) -> None:
+    settings.SKA = dataclasses.replace(
+        settings.SKA,
+        security=dataclasses.replace(settings.SKA.security, trusted_proxies=proxies),
+    )
+    seen: list[bool] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        seen.append(request.is_secure())
+        return HttpResponse()
+
+    middleware = TrustedProxyMiddleware(view)
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR=address, HTTP_X_FORWARDED_PROTO="https"
+    )
+
+    middleware(request)
+
+    assert seen == [secure]
+
+
+def test_a_bad_trusted_proxy_entry_is_named(settings: Settings) -> None:
+    settings.SKA = dataclasses.replace(
+        settings.SKA,
+        security=dataclasses.replace(settings.SKA.security, trusted_proxies=["nope"]),
+    )
+
+    with pytest.raises(ImproperlyConfigured, match="'nope' is not an address"):
+        TrustedProxyMiddleware(lambda request: HttpResponse())
