@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from bench.fleet import FleetSize, generate
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench.fleet import FleetSize, generate
 from ska.access.models import AccessRule
 from ska.directory.models import User
 from ska.servers.models import Server
