@@ -55,7 +55,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 AllowTcpForwarding {forwarding}
-Subsystem sftp internal-sftp
+Subsystem sftp {sftp}
 MaxStartups 200:30:400
 UseDNS no
 LogLevel VERBOSE
@@ -236,9 +236,16 @@ class SshdFleet:
         host_key_algorithm: str = "ssh-ed25519",
         host_key_file: Path | None = None,
         uuid: str = "",
+        sftp: str = "internal-sftp",
     ) -> Target:
-        """Start one target and wait until it listens."""
-        target = self._prepare(forwarding, host_key_algorithm, host_key_file, uuid)
+        """Start one target and wait until it listens.
+
+        ``sftp`` is the SFTP subsystem command; ``/bin/cat >/dev/null`` makes a
+        server that lets the sync log in and then hangs.
+        """
+        target = self._prepare(
+            forwarding, host_key_algorithm, host_key_file, uuid, sftp
+        )
         self._launch(target)
         self._wait_listening([target])
         return target
@@ -246,7 +253,8 @@ class SshdFleet:
     def add_many(self, count: int, *, forwarding: bool = False) -> list[Target]:
         """Start ``count`` targets at once and wait until all listen."""
         targets = [
-            self._prepare(forwarding, "ssh-ed25519", None, "") for _ in range(count)
+            self._prepare(forwarding, "ssh-ed25519", None, "", "internal-sftp")
+            for _ in range(count)
         ]
         for target in targets:
             self._launch(target)
@@ -274,6 +282,7 @@ class SshdFleet:
         host_key_algorithm: str,
         host_key_file: Path | None,
         uuid: str,
+        sftp: str,
     ) -> Target:
         name = f"t{len(self.targets) + 1}"
         directory = self.base / name
@@ -308,6 +317,7 @@ class SshdFleet:
                 host_key=target.host_key_file,
                 pid_file=directory / "sshd.pid",
                 forwarding="yes" if forwarding else "no",
+                sftp=sftp,
             )
         )
         self.targets.append(target)

@@ -383,3 +383,25 @@ def test_unreachable_decommissioned_server_fails_without_touching_accounts(
     )
     assert outcome.message.endswith("; code=ssh_connection_failed; retry=30m")
     assert account.sync_status == "not synced yet"
+
+
+def test_server_hanging_after_login_costs_its_step_timeout(
+    sshd_fleet: SshdFleet, configure: Configure
+) -> None:
+    configure(sync={"step_timeout": 1, "server_timeout": 10})
+    hanging = sshd_fleet.add(sftp="/bin/cat >/dev/null")
+    try:
+        server = server_for(hanging)
+        ServerAccount.objects.create(server=server, name="root")
+        started = time.monotonic()
+
+        outcome = run_sync(server)
+        seconds = time.monotonic() - started
+    finally:
+        hanging.stop()
+
+    assert outcome.code == "ssh_timeout"
+    assert outcome.message == (
+        "Failed to connect; reason=Starting SFTP timed out; code=ssh_timeout; retry=30m"
+    )
+    assert seconds < 4

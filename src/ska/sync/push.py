@@ -114,9 +114,11 @@ class _Push:
         self.suffix = " during decommission" if plan.decommission else ""
 
     def say(self, text: str) -> None:
+        """Add a human log line about this server."""
         self.result.lines.append(f"{self.plan.hostname}: {text}")
 
     async def run(self) -> PushResult:
+        """Connect, check, write, report; every failure ends as a result."""
         plan = self.plan
         loop = asyncio.get_running_loop()
         deadline = loop.time() + plan.limits.server
@@ -137,12 +139,20 @@ class _Push:
         except (OSError, asyncssh.Error) as error:
             self._fail(classify_remote_error(error, "the sync"))
         try:
-            await self._write_status_file(deadline)
+            # After the push proper: their failures never fail a sync.
+            if self.sftp is not None and not plan.decommission:
+                self.result.uuid = await self._read_uuid(self._grace(deadline))
+            await self._write_status_file(self._grace(deadline))
         finally:
             if self.connection is not None:
                 await self.connection.close(plan.limits.step)
         self.say("Sync finished" if not plan.decommission else "Decommission done")
         return self.result
+
+    def _grace(self, deadline: float) -> float:
+        """Return the time left for a step after the push, at least 1 s."""
+        remaining = deadline - asyncio.get_running_loop().time()
+        return max(1.0, min(self.plan.limits.step, remaining))
 
     async def _step(self, awaitable: Awaitable[T], doing: str) -> T:
         """Await one remote step under the step time limit."""
@@ -330,7 +340,6 @@ class _Push:
                 await self._remove(name, "Removed file without keys", tally)
         if plan.full:
             await self._remove_unknown(entries, tally)
-        self.result.uuid = await self._read_uuid()
 
         if tally.cleanup_errors:
             summary = f"Failed to clean up {_plural(tally.cleanup_errors, 'file')}"
@@ -444,11 +453,12 @@ class _Push:
                 continue
             await self._remove(name, "Removed unknown file", tally)
 
-    async def _read_uuid(self) -> str | None:
+    async def _read_uuid(self, limit: float) -> str | None:
         try:
-            text = (await self._read_text(UUID_FILE)).strip()
-        except (SyncError, *_STEP_ERRORS):
+            data = await asyncio.wait_for(_read_file(self._sftp(), UUID_FILE), limit)
+        except (TimeoutError, OSError, asyncssh.Error):
             return None
+        text = data.decode("utf-8", "replace").strip()
         return text[:36] if text else None
 
     # A decommissioned server.
@@ -477,15 +487,13 @@ class _Push:
 
     # The status file, written whatever the outcome once connected.
 
-    async def _write_status_file(self, deadline: float) -> None:
+    async def _write_status_file(self, limit: float) -> None:
         if self.sftp is None:
             return
         inputs = self.plan.status_file
         content = render_status_file(
             inputs, self.result.status, self.result.message, timezone.now()
         )
-        remaining = deadline - asyncio.get_running_loop().time()
-        limit = max(1.0, min(self.plan.limits.step, remaining))
         try:
             await asyncio.wait_for(
                 write_status_file(self.sftp, inputs.path, content), limit

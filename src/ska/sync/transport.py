@@ -87,15 +87,19 @@ class _TargetClient(asyncssh.SSHClient):
 
     def __init__(self, pinned: bool) -> None:
         self._pinned = pinned
-        self.refused_key: asyncssh.SSHKey | None = None
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
-        # Only called for keys that are not the pin: with a pin, anything
-        # else is refused; without one, the first key seen is learned.
+        """Refuse a key other than the pin; accept any while none is pinned."""
+        # Only called for keys that are not the pin itself.
         if self._pinned:
-            self.refused_key = key
+            logger.warning(
+                "host key mismatch address=%s port=%s offered=%s",
+                host,
+                port,
+                key.get_fingerprint(),
+            )
             return False
         return True
 
@@ -106,6 +110,7 @@ class _UncheckedHopClient(asyncssh.SSHClient):
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
+        """Accept the key unseen, as the configuration asks."""
         return True
 
 
@@ -157,11 +162,17 @@ def _common_options(
     }
 
 
+@lru_cache(maxsize=4)
+def _read_known_hosts(path: str, mtime_ns: int) -> asyncssh.SSHKnownHosts:
+    return asyncssh.read_known_hosts(path)
+
+
 def _hop_known_hosts(policy: TrustPolicy) -> asyncssh.SSHKnownHosts | None:
     if not policy.jumphost_strict:
         return None
+    path = Path(policy.jumphost_known_hosts_file)
     try:
-        return asyncssh.read_known_hosts(policy.jumphost_known_hosts_file)
+        return _read_known_hosts(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError) as error:
         raise SyncError(
             "The tunnel connection via jumphost(s) failed: cannot read "
