@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from django.contrib.auth import authenticate
 from django.db import connection
 from django.test import Client
 from pytest_django.fixtures import Settings
@@ -284,3 +285,19 @@ def test_ldap_login_refuses_a_certificate_it_cannot_verify(
 
     assert message_of(response) == "Authentication error. Please try again."
     assert not User.objects.exists()
+
+
+def test_backend_refuses_unsafe_names_before_any_bind(
+    slapd: Slapd, ldap: LdapSection, caplog: pytest.LogCaptureFixture
+) -> None:
+    slapd.add_user("alice", "alice pw")
+    caplog.set_level(logging.DEBUG, logger="ska.directory.ldap_client")
+
+    results = [
+        authenticate(None, username=name, password="alice pw")
+        for name in ("alice*", "*", "alice,ou=people", "a" * 51)
+    ]
+
+    assert results == [None, None, None, None]
+    assert bind_lines(caplog) == []
+    assert authenticate(None, username="alice", password="alice pw") is not None

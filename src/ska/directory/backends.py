@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from ska.directory.models import User
 from ska.directory.provisioning import login_ldap_user
+from ska.directory.services import UID_PATTERN
 
 
 class DirectoryBackend(BaseBackend):
@@ -28,7 +29,7 @@ class DirectoryBackend(BaseBackend):
         **kwargs: Any,
     ) -> User | None:
         """Return the user if the password is right and they may log in."""
-        if not username or not password:
+        if not password or not username or not UID_PATTERN.fullmatch(username):
             return None
         config = settings.SKA
         if config.ldap_enabled:

@@ -249,10 +249,17 @@ def run_ldap_update(*, force: bool = False) -> UpdateSummary:
             "nothing was changed"
         ) from error
     actor = get_keys_sync_user()
-    with transaction.atomic():
-        plan = build_plan(snapshot, section)
-        check_fail_safe(plan, section, force=force)
-        summary = apply_plan(plan, actor)
+    try:
+        with transaction.atomic():
+            plan = build_plan(snapshot, section)
+            check_fail_safe(plan, section, force=force)
+            summary = apply_plan(plan, actor)
+    except IntegrityError as error:
+        # Another update or a login changed the same rows meanwhile.
+        raise UpdateRefused(
+            "ldap-update refused: the database changed during the update; "
+            "nothing was changed, run it again"
+        ) from error
     logger.info("ldap update done %s", summary)
     return summary
 
