@@ -211,7 +211,7 @@ class LdapDirectory:
             connection.bind()
         except LDAPException as error:
             raise DirectoryUnavailable(
-                f"{self.section.host}: {type(error).__name__}: {error}"
+                f"{self.section.host}: {_one_line(error)}"
             ) from error
         return connection
 
@@ -250,7 +250,7 @@ class LdapDirectory:
             )
         except LDAPException as error:
             raise DirectoryUnavailable(
-                f"search under {base!r} failed: {type(error).__name__}: {error}"
+                f"search under {base!r} failed: {_one_line(error)}"
             ) from error
         # ldap3 does not raise for a size or time limit: a truncated answer
         # would look like users leaving, so it counts as a failed search.
@@ -364,6 +364,11 @@ class LdapDirectory:
             lambda group: self.groups_with_member(group.dn),
             nested=self.section.indirect_group_memberships,
         )
+
+
+def _one_line(error: LDAPException) -> str:
+    """Describe an ldap3 error on one line, for messages and logs."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def _is_refusal(error: DirectoryUnavailable) -> bool:
