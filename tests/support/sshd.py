@@ -237,15 +237,20 @@ class SshdFleet:
         host_key_file: Path | None = None,
         uuid: str = "",
         sftp: str = "internal-sftp",
+        extra_config: str = "",
     ) -> Target:
         """Start one target and wait until it listens.
 
-        ``sftp`` is the SFTP subsystem command; ``/bin/cat >/dev/null`` makes a
-        server that lets the sync log in and then hangs.
+        ``sftp`` is the SFTP subsystem command (``/bin/cat >/dev/null``
+        makes a server that lets the sync log in and then hangs);
+        ``extra_config`` is appended to sshd_config.
         """
         target = self._prepare(
             forwarding, host_key_algorithm, host_key_file, uuid, sftp
         )
+        if extra_config:
+            with (target.directory / "sshd_config").open("a") as config:
+                config.write(extra_config.rstrip("\n") + "\n")
         self._launch(target)
         self._wait_listening([target])
         return target

@@ -212,6 +212,26 @@ def test_manual_ldap_file_only_for_users_that_exist_on_the_server(
     )
 
 
+def test_manual_ldap_files_fail_when_the_server_cannot_run_id(
+    sshd_fleet: SshdFleet,
+) -> None:
+    target = sshd_fleet.add(extra_config="SetEnv PATH=/nonexistent")
+    try:
+        server = server_for(target, authorization=Server.Authorization.MANUAL_LDAP)
+        user_with_key(LOGIN_USER)
+        (target.key_dir / LOGIN_USER).write_text("kept\n")
+
+        outcome = run_sync(server)
+    finally:
+        target.stop()
+
+    assert outcome.message == (
+        "1 account failed to sync; code=account_sync_failed; retry=30m"
+    )
+    assert (target.key_dir / LOGIN_USER).read_text() == "kept\n"
+    assert any("cannot run id" in line for line in outcome.lines)
+
+
 def test_ldap_user_losing_last_key_loses_the_file(target: Target) -> None:
     server = server_for(target, authorization=Server.Authorization.AUTOMATIC_LDAP)
     user, key = user_with_key("carol")

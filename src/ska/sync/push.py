@@ -67,6 +67,10 @@ _STEP_ERRORS = (asyncssh.SFTPError, asyncssh.ProcessError, asyncssh.ChannelOpenE
 T = TypeVar("T")
 
 
+class _UserCheckUnavailable(Exception):
+    """The server cannot say whether a user exists."""
+
+
 @dataclass
 class PushResult:
     """What a push found out and did, for the record phase."""
@@ -111,6 +115,8 @@ class _Push:
         self.connection: Connection | None = None
         self.sftp: asyncssh.SFTPClient | None = None
         self.stage = "connect"
+        self.id_usable: bool | None = None
+        self.id_problem = ""
         self.suffix = " during decommission" if plan.decommission else ""
 
     def say(self, text: str) -> None:
@@ -370,7 +376,7 @@ class _Push:
             await self._replace(name, data)
             self.say(f"Updated {name}")
             return True
-        except _STEP_ERRORS as error:
+        except (*_STEP_ERRORS, _UserCheckUnavailable) as error:
             self.say(f"Sync command execution failed for {name}, {describe(error)}")
             return False
 
@@ -382,12 +388,23 @@ class _Push:
         """Ask the server whether a Unix user exists, by ``id``'s exit status."""
         if account_name_problem(name):
             return False
+        if self.id_usable is None:
+            # keys-sync itself exists: if asking about it fails (a nologin
+            # shell, no id command), no answer about others can be trusted.
+            probe = await self._run_id(SYNC_USER)
+            self.id_usable = probe.exit_status == 0
+            if not self.id_usable:
+                self.id_problem = str(probe.stderr or probe.stdout or "").strip()
+        if not self.id_usable:
+            raise _UserCheckUnavailable(f"cannot run id: {self.id_problem}")
+        return (await self._run_id(name)).exit_status == 0
+
+    async def _run_id(self, name: str) -> asyncssh.SSHCompletedProcess:
         assert self.connection is not None
-        done = await self._step(
+        return await self._step(
             self.connection.target.run(f"id -- {shlex.quote(name)}", check=False),
             f"Checking user {name}",
         )
-        return done.exit_status == 0
 
     async def _unchanged(
         self, name: str, attrs: asyncssh.SFTPAttrs | None, data: bytes
