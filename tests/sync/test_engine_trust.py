@@ -191,10 +191,14 @@ def test_hostname_verification_with_hostnames_file(
         hostnames.format(hostname=target.hostname)
     )
     server = server_for(target)
+    ServerAccount.objects.create(server=server, name="root")
 
     outcome = run_sync(server)
 
     assert outcome.ok is ok
+    assert (target.key_dir / "root").exists() is ok
+    # Nothing at all is written to a server that failed the check.
+    assert (target.status_file.read_text() != "") is ok
     if not ok:
         assert outcome.message == (
             "Failed to connect; reason=Hostname check failed "

@@ -114,6 +114,7 @@ class _Push:
         self.result = PushResult(SyncStatus.FAILURE, "", None, False)
         self.connection: Connection | None = None
         self.sftp: asyncssh.SFTPClient | None = None
+        self.proven = False  # every check passed: this is the right server
         self.stage = "connect"
         self.id_usable: bool | None = None
         self.id_problem = ""
@@ -145,10 +146,12 @@ class _Push:
         except (OSError, asyncssh.Error) as error:
             self._fail(classify_remote_error(error, "the sync"))
         try:
-            # After the push proper: their failures never fail a sync.
-            if self.sftp is not None and not plan.decommission:
+            # After the push proper: their failures never fail a sync. A
+            # server that failed a check is not written to or believed.
+            if self.proven and not plan.decommission:
                 self.result.uuid = await self._read_uuid(self._grace(deadline))
-            await self._write_status_file(self._grace(deadline))
+            if self.proven:
+                await self._write_status_file(self._grace(deadline))
         finally:
             if self.connection is not None:
                 await self.connection.close(plan.limits.step)
@@ -240,6 +243,7 @@ class _Push:
                 f"SFTP subsystem failed: {describe(error)}", SSH_CONNECTION_FAILED
             ) from error
         await self._verify_hostname()
+        self.proven = True
 
     async def _resolve(self) -> str | None:
         """Return the hostname's address, preferring IPv4 as the reference."""
@@ -505,8 +509,7 @@ class _Push:
     # The status file, written whatever the outcome once connected.
 
     async def _write_status_file(self, limit: float) -> None:
-        if self.sftp is None:
-            return
+        assert self.sftp is not None
         inputs = self.plan.status_file
         content = render_status_file(
             inputs, self.result.status, self.result.message, timezone.now()
