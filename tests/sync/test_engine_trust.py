@@ -13,7 +13,13 @@ import pytest
 
 from ska.servers.models import Server, ServerAccount
 from ska.sync.engine import SyncOutcome, sync_server
-from tests.support.sshd import SshdFleet, Target, free_port, next_address
+from tests.support.sshd import (
+    SshdFleet,
+    Target,
+    free_port,
+    next_address,
+    write_host_key,
+)
 from tests.sync.conftest import Configure
 from tests.sync.scenario import run_async, run_sync, server_events, server_for
 
@@ -106,9 +112,20 @@ def test_silent_host_times_out_without_delaying_others(
     assert healthy_seconds < 1.5
 
 
-def test_changed_host_key_is_refused(target: Target) -> None:
-    other = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
-    pin = " ".join(other.export_public_key("openssh").decode().split()[:2])
+def _other_key_pin(algorithm: str) -> str:
+    other = asyncssh.generate_private_key(algorithm).convert_to_public()
+    return " ".join(other.export_public_key("openssh").decode().split()[:2])
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [
+        pytest.param(_other_key_pin("ssh-ed25519"), id="other-ed25519-key"),
+        pytest.param(_other_key_pin("ecdsa-sha2-nistp256"), id="other-key-type"),
+        pytest.param("garbage", id="unreadable-pin"),
+    ],
+)
+def test_changed_host_key_is_refused(target: Target, pin: str) -> None:
     server = server_for(target, host_key=pin)
     ServerAccount.objects.create(server=server, name="root")
 
@@ -122,6 +139,24 @@ def test_changed_host_key_is_refused(target: Target) -> None:
     )
     assert server.host_key == pin
     assert not (target.key_dir / "root").exists()
+
+
+def test_pin_of_one_of_several_host_keys_is_the_one_checked(
+    sshd_fleet: SshdFleet, tmp_path: Path
+) -> None:
+    rsa_file = tmp_path / "ssh_host_rsa_key"
+    rsa = write_host_key(rsa_file, "ssh-rsa")
+    target = sshd_fleet.add(extra_config=f"HostKey {rsa_file}")
+    try:
+        blob = rsa.convert_to_public().export_public_key("openssh").split()[1]
+        server = server_for(target, host_key=f"rsa-sha2-512 {blob.decode()}")
+
+        outcome = run_sync(server)
+    finally:
+        target.stop()
+
+    assert outcome.ok, outcome.message
+    assert "Accepted publickey for keys-sync" in target.log_text()
 
 
 def test_same_host_key_on_two_servers_is_refused(

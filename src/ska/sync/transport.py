@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.public_key import decode_ssh_public_key
+from asyncssh.public_key import decode_ssh_public_key, get_default_public_key_algs
 
 from ska.servers.jumphosts import Hop, JumpChain
 from ska.sync.failures import (
@@ -264,14 +264,33 @@ async def _connect_target(
             trusted.append(decode_ssh_public_key(blob))
         except asyncssh.KeyImportError:
             logger.warning("pinned host key unreadable address=%s", address)
-    # The pin (if readable) also limits the offered host key algorithms, so
-    # a server with several host keys proves the pinned one.
     return await asyncssh.connect(
         address,
         port,
         tunnel=tunnel,
         username=SYNC_USER,
         known_hosts=(trusted, [], []),
+        server_host_key_algs=host_key_algorithms(trusted),
         client_factory=lambda: _TargetClient(pinned),
         **options,
     )
+
+
+def host_key_algorithms(pinned: Sequence[asyncssh.SSHKey]) -> list[str]:
+    """Return the host key algorithms to offer, the pinned key's first.
+
+    Preferring the pinned key's algorithms makes a server with several host
+    keys prove the pinned one; offering the others as well makes a server
+    that lost that key show another, which is then refused as a changed
+    key rather than ending in a failed negotiation. Host certificates are
+    not offered: no certificate authority is trusted.
+    """
+    names: list[str] = []
+    for algorithm in [
+        *(alg for key in pinned for alg in key.sig_algorithms),
+        *get_default_public_key_algs(),
+    ]:
+        name = algorithm.decode("ascii")
+        if name not in names:
+            names.append(name)
+    return names

@@ -21,7 +21,7 @@ from ska.sync.failures import (
 )
 from ska.sync.plan import StatusFileInputs
 from ska.sync.status_file import render_status_file
-from ska.sync.transport import format_host_key, host_key_blob
+from ska.sync.transport import format_host_key, host_key_algorithms, host_key_blob
 
 
 @pytest.mark.parametrize(
@@ -280,3 +280,16 @@ def test_status_file_is_the_reference_json_line() -> None:
         b'"expire":"Mon, 09 Feb 2026 14:00:00 +0000"}'
     )
     assert json.loads(text)["sync_status_message"] == "Café a/b; code=x"
+
+
+def test_host_key_algorithms_offer_the_pinned_type_first_and_no_certificates() -> None:
+    rsa = asyncssh.generate_private_key("ssh-rsa", key_size=2048).convert_to_public()
+
+    pinned = host_key_algorithms([rsa])
+    unpinned = host_key_algorithms([])
+
+    assert pinned[:2] == ["rsa-sha2-256", "rsa-sha2-512"]
+    assert "ssh-ed25519" in pinned
+    assert len(pinned) == len(set(pinned))
+    assert set(pinned) == set(unpinned)
+    assert not [name for name in pinned if "cert" in name]
