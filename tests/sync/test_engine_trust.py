@@ -108,8 +108,9 @@ def test_silent_host_times_out_without_delaying_others(
     assert silent_outcome.code == "ssh_timeout"
     assert silent_outcome.message.startswith("SSH connection timed out; reason=")
     assert silent_outcome.message.endswith("; code=ssh_timeout; retry=30m")
-    assert 1.8 < silent_seconds < 4
-    assert healthy_seconds < 1.5
+    assert 1.8 < silent_seconds < 4.5
+    # The healthy server did not wait for the silent one's timeout.
+    assert healthy_seconds < silent_seconds - 1
 
 
 def _other_key_pin(algorithm: str) -> str:
