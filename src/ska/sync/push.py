@@ -184,7 +184,7 @@ class _Push:
         if not self.plan.decommission:
             for account_id in self.plan.account_ids:
                 self.result.account_status.setdefault(account_id, SyncStatus.FAILURE)
-        logger.info(
+        logger.warning(
             "sync failed server=%s code=%s reason=%s",
             self.plan.hostname,
             error.code,
