@@ -144,7 +144,7 @@ class _Push:
             limit = int(plan.limits.server)
             self._fail(SyncError(f"no result within {limit} s", SSH_TIMEOUT))
         except (OSError, asyncssh.Error) as error:
-            self._fail(classify_remote_error(error, "the sync"))
+            self._fail(classify_remote_error(error, "The connection"))
         try:
             # After the push proper: their failures never fail a sync. A
             # server that failed a check is not written to or believed.
