@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ska.sync.plan import build_plan
+from ska.sync.plan import SyncPlan, build_plan
 from ska.sync.push import push
 from ska.sync.record import SyncOutcome, record
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SyncOutcome", "sync_server"]
+__all__ = ["SyncOutcome", "sync_plan", "sync_server"]
 
 
 async def sync_server(
@@ -29,10 +29,15 @@ async def sync_server(
     plan = await asyncio.to_thread(build_plan, server_id, only_account)
     if plan is None:
         return None
+    return await sync_plan(plan)
+
+
+async def sync_plan(plan: SyncPlan) -> SyncOutcome | None:
+    """Push a plan made beforehand (see ``build_plans``) and record it."""
     logger.info(
         "sync started server=%s account=%s",
         plan.hostname,
-        only_account or "*",
+        plan.only_account or "*",
     )
     result = await push(plan)
     outcome = await asyncio.to_thread(record, plan, result)

@@ -7,6 +7,8 @@ can be pushed concurrently from one event loop.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +19,7 @@ from django.utils import timezone
 from ska.servers.jumphosts import JumpChain, JumphostError, parse_jumphosts
 from ska.servers.models import Server, ServerAccount
 from ska.supervision.models import ExternalKey, ExternalKeyOccurrence
-from ska.sync.keyfiles import Keyfile, render_server
+from ska.sync.keyfiles import Keyfile, render_fleet
 from ska.sync.transport import SYNC_USER, TrustPolicy, host_key_blob
 
 UNNOTICED_KEY_AGE = timedelta(hours=96)
@@ -77,11 +79,31 @@ class SyncPlan:
 
 def build_plan(server_id: int, only_account: str | None = None) -> SyncPlan | None:
     """Read what a sync of ``server_id`` needs; None if nothing is to be done."""
+    return build_plans([(server_id, only_account)])[server_id]
+
+
+def build_plans(
+    targets: Sequence[tuple[int, str | None]],
+) -> dict[int, SyncPlan | None]:
+    """Plan several servers at once, each as :func:`build_plan` would.
+
+    The access graph and the facts about other servers are read once for
+    the whole batch, which costs about as much as planning one server.
+    """
     close_old_connections()
-    server = Server.objects.filter(pk=server_id).first()
+    wanted = dict(targets)
+    plans: dict[int, SyncPlan | None] = dict.fromkeys(wanted)
     managed = (Server.KeyManagement.KEYS, Server.KeyManagement.DECOMMISSIONED)
-    if server is None or server.key_management not in managed:
-        return None
+    servers = list(Server.objects.filter(pk__in=wanted, key_management__in=managed))
+    if not servers:
+        return plans
+    fleet = _FleetFacts.load(servers, wanted)
+    for server in servers:
+        plans[server.pk] = _plan(server, wanted[server.pk], fleet)
+    return plans
+
+
+def _plan(server: Server, only_account: str | None, fleet: _FleetFacts) -> SyncPlan:
     decommission = server.key_management == Server.KeyManagement.DECOMMISSIONED
     chain, chain_problem = _chain(server.jumphosts)
 
@@ -89,7 +111,7 @@ def build_plan(server_id: int, only_account: str | None = None) -> SyncPlan | No
     account_ids: tuple[int, ...] = ()
     remove: tuple[str, ...] = ()
     if not decommission:
-        keyfiles, account_ids = _keyfiles(server, only_account)
+        keyfiles, account_ids = _keyfiles(server, only_account, fleet)
         remove = _ldap_leftovers(server, only_account, keyfiles)
     return SyncPlan(
         server_id=server.pk,
@@ -109,13 +131,13 @@ def build_plan(server_id: int, only_account: str | None = None) -> SyncPlan | No
         keyfiles=keyfiles,
         account_ids=account_ids,
         remove_if_present=remove,
-        ip_peers=_ip_peers(server),
-        host_key_peers=_host_key_peers(server),
+        ip_peers=fleet.ip_peers(server),
+        host_key_peers=fleet.host_key_peers(server),
         host_key_collision_protection=(
             settings.SKA.security.host_key_collision_protection
         ),
         hostname_verification=settings.SKA.security.hostname_verification,
-        status_file=_status_file_inputs(server),
+        status_file=_status_file_inputs(server, fleet),
         limits=Limits(
             connect=settings.SKA.sync.connect_timeout,
             step=settings.SKA.sync.step_timeout,
@@ -127,6 +149,65 @@ def build_plan(server_id: int, only_account: str | None = None) -> SyncPlan | No
     )
 
 
+@dataclass(frozen=True)
+class _FleetFacts:
+    """What the plans of a batch of servers read, loaded in a few queries."""
+
+    rendered: dict[int, list[Keyfile]]
+    eligible: dict[int, set[int]]  # active, not proposed accounts per server
+    others: tuple[tuple[int, int, str, str | None, bytes | None], ...]
+    unnoticed: dict[int, tuple[str, ...]]
+
+    @classmethod
+    def load(cls, servers: list[Server], wanted: dict[int, str | None]) -> _FleetFacts:
+        """Read the facts for ``servers``, planned with ``wanted`` accounts."""
+        rendered: dict[int, list[Keyfile]] = {}
+        for only_account in set(wanted.values()):
+            group = [s for s in servers if wanted[s.pk] == only_account]
+            rendered.update(render_fleet(group, only_account=only_account))
+        eligible: dict[int, set[int]] = defaultdict(set)
+        accounts = ServerAccount.objects.filter(server__in=servers, active=True)
+        for server_id, account_id in accounts.exclude(
+            sync_status=ServerAccount.Status.PROPOSED
+        ).values_list("server_id", "pk"):
+            eligible[server_id].add(account_id)
+        others = tuple(
+            (pk, port, jumphosts, ip_address or None, host_key_blob(host_key))
+            for pk, port, jumphosts, ip_address, host_key in Server.objects.filter(
+                key_management=Server.KeyManagement.KEYS
+            ).values_list("pk", "port", "jumphosts", "ip_address", "host_key")
+        )
+        cutoff = timezone.now() - UNNOTICED_KEY_AGE
+        unnoticed: dict[int, set[str]] = defaultdict(set)
+        for server_id, account_name in ExternalKeyOccurrence.objects.filter(
+            server__in=servers, key__status=ExternalKey.Status.NEW, appeared__lte=cutoff
+        ).values_list("server_id", "account_name"):
+            unnoticed[server_id].add(account_name)
+        return cls(
+            rendered=rendered,
+            eligible=eligible,
+            others=others,
+            unnoticed={pk: tuple(sorted(names)) for pk, names in unnoticed.items()},
+        )
+
+    def ip_peers(self, server: Server) -> frozenset[str]:
+        """Return the addresses of other servers on the same port and path."""
+        return frozenset(
+            address
+            for pk, port, jumphosts, address, _ in self.others
+            if pk != server.pk
+            and address is not None
+            and port == server.port
+            and jumphosts == server.jumphosts
+        )
+
+    def host_key_peers(self, server: Server) -> frozenset[bytes]:
+        """Return the host keys pinned by the other managed servers."""
+        return frozenset(
+            blob for pk, _, _, _, blob in self.others if pk != server.pk and blob
+        )
+
+
 def _chain(jumphosts: str) -> tuple[JumpChain, str | None]:
     try:
         return parse_jumphosts(jumphosts), None
@@ -135,16 +216,13 @@ def _chain(jumphosts: str) -> tuple[JumpChain, str | None]:
 
 
 def _keyfiles(
-    server: Server, only_account: str | None
+    server: Server, only_account: str | None, fleet: _FleetFacts
 ) -> tuple[tuple[Keyfile, ...], tuple[int, ...]]:
     """Return the files to write and the accounts whose status they decide."""
-    eligible = ServerAccount.objects.filter(server=server, active=True).exclude(
-        sync_status=ServerAccount.Status.PROPOSED
-    )
-    eligible_ids = set(eligible.values_list("pk", flat=True))
+    eligible_ids = fleet.eligible.get(server.pk, set())
     files = tuple(
         keyfile
-        for keyfile in render_server(server, only_account=only_account)
+        for keyfile in fleet.rendered.get(server.pk, [])
         if keyfile.name != SYNC_USER
         and (keyfile.account_id is None or keyfile.account_id in eligible_ids)
         and (only_account is None or keyfile.name == only_account)
@@ -178,46 +256,10 @@ def _ldap_leftovers(
     return (only_account,)
 
 
-def _ip_peers(server: Server) -> frozenset[str]:
-    peers = (
-        Server.objects.filter(
-            key_management=Server.KeyManagement.KEYS,
-            port=server.port,
-            jumphosts=server.jumphosts,
-        )
-        .exclude(pk=server.pk)
-        .exclude(ip_address__isnull=True)
-        .exclude(ip_address="")
-        .values_list("ip_address", flat=True)
-    )
-    return frozenset(str(address) for address in peers)
-
-
-def _host_key_peers(server: Server) -> frozenset[bytes]:
-    pins = (
-        Server.objects.filter(key_management=Server.KeyManagement.KEYS)
-        .exclude(pk=server.pk)
-        .exclude(host_key__isnull=True)
-        .exclude(host_key="")
-        .values_list("host_key", flat=True)
-    )
-    blobs = (host_key_blob(pin) for pin in pins)
-    return frozenset(blob for blob in blobs if blob is not None)
-
-
-def _status_file_inputs(server: Server) -> StatusFileInputs:
-    cutoff = timezone.now() - UNNOTICED_KEY_AGE
-    accounts = (
-        ExternalKeyOccurrence.objects.filter(
-            server=server, key__status=ExternalKey.Status.NEW, appeared__lte=cutoff
-        )
-        .values_list("account_name", flat=True)
-        .distinct()
-        .order_by("account_name")
-    )
+def _status_file_inputs(server: Server, fleet: _FleetFacts) -> StatusFileInputs:
     return StatusFileInputs(
         path=settings.SKA.monitoring.status_file_path,
         timeout=settings.SKA.monitoring.status_file_timeout,
         key_supervision_error=server.key_supervision_error,
-        accounts_with_unnoticed_keys=tuple(accounts),
+        accounts_with_unnoticed_keys=fleet.unnoticed.get(server.pk, ()),
     )
