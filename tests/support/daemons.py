@@ -99,21 +99,22 @@ def read_push_log(path: Path) -> list[tuple[int, float, float, int]]:
 def _record_pushes(path: str) -> None:
     """Wrap the engine so that each push appends its interval to ``path``."""
     import ska.sync.runner as runner
-    from ska.sync.engine import sync_server as engine_sync
+    from ska.sync.engine import sync_plan as engine_sync
+    from ska.sync.plan import SyncPlan
 
-    async def recorded(server_id: int, only_account: str | None = None) -> object:
+    async def recorded(plan: SyncPlan) -> object:
         start = time.time()
         try:
-            return await engine_sync(server_id, only_account)
+            return await engine_sync(plan)
         finally:
-            line = f"{server_id} {start:.6f} {time.time():.6f} {os.getpid()}\n"
+            line = f"{plan.server_id} {start:.6f} {time.time():.6f} {os.getpid()}\n"
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(descriptor, line.encode())
             finally:
                 os.close(descriptor)
 
-    setattr(runner, "sync_server", recorded)  # noqa: B010  (mypy: not exported)
+    setattr(runner, "sync_plan", recorded)  # noqa: B010  (mypy: not exported)
 
 
 def main() -> None:

@@ -18,9 +18,10 @@ from ska.activity.services import last_sync_event
 from ska.servers.models import Server, SyncStatus
 from ska.sync.daemon import SyncContextFilter, SyncDaemon
 from ska.sync.engine import SyncOutcome
-from ska.sync.engine import sync_server as engine_sync
+from ska.sync.engine import sync_plan as engine_sync
 from ska.sync.keypair import ensure_key_pair
 from ska.sync.models import SyncRequest
+from ska.sync.plan import SyncPlan, build_plan
 from ska.sync.requests import request_syncs
 from tests.support.daemons import silent_server
 
@@ -82,14 +83,12 @@ def test_daemon_classifies_a_crashed_push_and_goes_on(
     other = Server.objects.create(hostname="127.0.0.6", port=_closed_port())
     request_syncs([(broken.pk, ""), (other.pk, "")])
 
-    async def crash_on_broken(
-        server_id: int, only_account: str | None = None
-    ) -> SyncOutcome | None:
-        if server_id == broken.pk:
+    async def crash_on_broken(plan: SyncPlan) -> SyncOutcome | None:
+        if plan.server_id == broken.pk:
             raise KeyError("surprise")
-        return await engine_sync(server_id, only_account)
+        return await engine_sync(plan)
 
-    monkeypatch.setattr(runner, "sync_server", crash_on_broken)
+    monkeypatch.setattr(runner, "sync_plan", crash_on_broken)
 
     with caplog.at_level(logging.INFO):
         _drain()
@@ -107,6 +106,32 @@ def test_daemon_classifies_a_crashed_push_and_goes_on(
     assert crash[0].exc_info is not None
 
 
+def test_daemon_isolates_a_server_whose_plan_crashes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = Server.objects.create(hostname="127.0.0.8", port=_closed_port())
+    other = Server.objects.create(hostname="127.0.0.9", port=_closed_port())
+    request_syncs([(broken.pk, ""), (other.pk, "")])
+
+    def batch_fails(targets: object) -> dict[int, SyncPlan | None]:
+        raise ValueError("batch broken")
+
+    def plan_or_crash(server_id: int, only_account: str | None) -> SyncPlan | None:
+        if server_id == broken.pk:
+            raise ValueError("bad data")
+        return build_plan(server_id, only_account)
+
+    monkeypatch.setattr(runner, "build_plans", batch_fails)
+    monkeypatch.setattr(runner, "build_plan", plan_or_crash)
+    _drain()
+
+    assert _message(broken) == (
+        "Internal error during sync; reason=ValueError: bad data; "
+        "code=worker_process_error; retry=30m"
+    )
+    assert "code=ssh_connection_failed" in _message(other)
+
+
 def test_daemon_stop_releases_a_push_that_does_not_finish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -114,11 +139,11 @@ def test_daemon_stop_releases_a_push_that_does_not_finish(
     request_syncs([(server.pk, "root")])
     started = asyncio.Event()
 
-    async def hang(server_id: int, only_account: str | None = None) -> None:
+    async def hang(plan: SyncPlan) -> None:
         started.set()
         await asyncio.sleep(3600)
 
-    monkeypatch.setattr(runner, "sync_server", hang)
+    monkeypatch.setattr(runner, "sync_plan", hang)
     monkeypatch.setattr(daemon_module, "push_deadline", lambda: 0.2)
 
     async def run_and_stop() -> None:
@@ -142,15 +167,15 @@ def test_daemon_starts_the_next_push_as_soon_as_a_slot_frees(
     running = 0
     most = 0
 
-    async def slow(server_id: int, only_account: str | None = None) -> None:
+    async def slow(plan: SyncPlan) -> None:
         nonlocal running, most
         running += 1
         most = max(most, running)
         # Unequal lengths: a batch would wait for its slowest member.
-        await asyncio.sleep(0.05 if server_id % 2 else 0.3)
+        await asyncio.sleep(0.05 if plan.server_id % 2 else 0.3)
         running -= 1
 
-    monkeypatch.setattr(runner, "sync_server", slow)
+    monkeypatch.setattr(runner, "sync_plan", slow)
     began = time.monotonic()
     _drain(concurrency=2)
     elapsed = time.monotonic() - began

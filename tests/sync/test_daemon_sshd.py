@@ -11,8 +11,9 @@ import ska.sync.runner as runner
 from ska.servers.models import ServerAccount, SyncStatus
 from ska.sync.daemon import SyncDaemon
 from ska.sync.engine import SyncOutcome
-from ska.sync.engine import sync_server as engine_sync
+from ska.sync.engine import sync_plan as engine_sync
 from ska.sync.models import SyncRequest
+from ska.sync.plan import SyncPlan
 from ska.sync.requests import sync_account, sync_server
 from tests.support.sshd import SshdFleet, ensure_user
 from tests.sync.scenario import (
@@ -91,14 +92,12 @@ def test_daemon_crash_in_one_push_leaves_the_others_synced(
         grant(alice, account)
         sync_account(account)
 
-    async def crash_on_broken(
-        server_id: int, only_account: str | None = None
-    ) -> SyncOutcome | None:
-        if server_id == broken.pk:
+    async def crash_on_broken(plan: SyncPlan) -> SyncOutcome | None:
+        if plan.server_id == broken.pk:
             raise RuntimeError("injected fault")
-        return await engine_sync(server_id, only_account)
+        return await engine_sync(plan)
 
-    monkeypatch.setattr(runner, "sync_server", crash_on_broken)
+    monkeypatch.setattr(runner, "sync_plan", crash_on_broken)
     _drain()
 
     assert public_line(key) in (good_target.key_dir / "deploy").read_text()
@@ -113,7 +112,7 @@ def test_daemon_crash_in_one_push_leaves_the_others_synced(
     assert (retry.server_id, retry.account_name) == (broken.pk, "")
 
     # The retry, made due by a user's "Sync now", goes through once fixed.
-    monkeypatch.setattr(runner, "sync_server", engine_sync)
+    monkeypatch.setattr(runner, "sync_plan", engine_sync)
     sync_server(broken)
     _drain()
     assert public_line(key) in (broken_target.key_dir / "deploy").read_text()

@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,8 +26,10 @@ from django.db import DatabaseError
 from ska.sync.queue import Claim, claim_due, new_worker_id, release_claim, renew_leases
 from ska.sync.runner import (
     DatabaseThreads,
+    Planned,
     database_workers,
     in_thread,
+    plan_claims,
     push_claim,
     push_deadline,
 )
@@ -65,7 +68,13 @@ class _Running:
 
 @dataclass
 class SyncDaemon:
-    """Consume the sync queue until stopped, or until drained with ``once``."""
+    """Consume the sync queue until stopped, or until drained with ``once``.
+
+    It keeps up to twice ``concurrency`` servers claimed: the running pushes
+    and a buffer of servers already planned, so that a freed slot starts the
+    next push at once and servers are planned in batches (one read of the
+    access graph per batch rather than per server).
+    """
 
     concurrency: int
     once: bool = False
@@ -74,6 +83,7 @@ class SyncDaemon:
     def __post_init__(self) -> None:
         self.config = settings.SKA.sync
         self.running: dict[int, _Running] = {}
+        self.ready: deque[tuple[Claim, Planned]] = deque()
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self._ldap_task: asyncio.Task[None] | None = None
@@ -118,8 +128,9 @@ class SyncDaemon:
         next_ldap = time.monotonic()
         while not self.stopping.is_set():
             self.wake.clear()
-            claimed = await self._fill_slots()
-            if self.once and not claimed and not self.running:
+            claimed = await self._refill()
+            self._start_ready()
+            if self.once and not claimed and not self.running and not self.ready:
                 return
             if time.monotonic() >= next_renewal:
                 await self._renew()
@@ -135,39 +146,46 @@ class SyncDaemon:
             except TimeoutError:
                 pass
 
-    async def _fill_slots(self) -> int:
-        """Claim work for the free slots and start it; return how many."""
-        free = self.concurrency - len(self.running)
-        if free <= 0:
+    def _held(self) -> set[int]:
+        return set(self.running) | {claim.server_id for claim, _ in self.ready}
+
+    async def _refill(self) -> int:
+        """Claim and plan more work when the buffer runs low; say how much."""
+        if len(self.ready) >= max(1, self.concurrency // 2):
+            return 0
+        wanted = 2 * self.concurrency - len(self.running) - len(self.ready)
+        if wanted <= 0:
             return 0
         try:
             claims = await in_thread(
-                claim_due,
-                self.worker,
-                free,
-                self.config.lease_seconds,
-                set(self.running),
+                claim_due, self.worker, wanted, self.config.lease_seconds, self._held()
             )
+            if claims:
+                planned = await in_thread(plan_claims, claims, _claimed_account)
+                self.ready.extend(planned)
         except DatabaseError as error:
             logger.warning("queue unavailable error=%s", error)
             return 0
-        for claim in claims:
-            task = asyncio.create_task(self._push(claim))
-            self.running[claim.server_id] = _Running(claim, task)
         return len(claims)
 
-    async def _push(self, claim: Claim) -> None:
+    def _start_ready(self) -> None:
+        """Start buffered pushes while slots are free."""
+        while self.ready and len(self.running) < self.concurrency:
+            claim, planned = self.ready.popleft()
+            task = asyncio.create_task(self._push(claim, planned))
+            self.running[claim.server_id] = _Running(claim, task)
+
+    async def _push(self, claim: Claim, planned: Planned) -> None:
         run = uuid.uuid4().hex[:8]
         _sync_context.set((claim.hostname, run))
-        only_account = claim.only_account
         logger.info(
             "sync started server=%s run=%s account=%s",
             claim.hostname,
             run,
-            only_account or "*",
+            claim.only_account or "*",
         )
         try:
-            outcome = await push_claim(claim, only_account)
+            outcome = await push_claim(claim, planned)
         except DatabaseError as error:
             # The claim stays leased and another worker takes it over
             # when the lease runs out.
@@ -188,7 +206,7 @@ class SyncDaemon:
     async def _renew(self) -> None:
         try:
             await in_thread(
-                renew_leases, self.worker, set(self.running), self.config.lease_seconds
+                renew_leases, self.worker, self._held(), self.config.lease_seconds
             )
         except DatabaseError as error:
             logger.warning("lease renewal failed error=%s", error)
@@ -218,6 +236,8 @@ class SyncDaemon:
 
     async def _drain(self) -> None:
         """Let running pushes finish within their timeout, then release."""
+        while self.ready:
+            await in_thread(release_claim, self.ready.popleft()[0])
         if self.running:
             tasks = [running.task for running in self.running.values()]
             _done, pending = await asyncio.wait(tasks, timeout=push_deadline())
@@ -230,3 +250,7 @@ class SyncDaemon:
                 logger.warning("claim released server=%s", claim.hostname)
         if self._ldap_task is not None:
             await asyncio.gather(self._ldap_task, return_exceptions=True)
+
+
+def _claimed_account(claim: Claim) -> str | None:
+    return claim.only_account

@@ -23,6 +23,7 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,62 +108,80 @@ def due_server_ids(limit: int, exclude: set[int] | None = None) -> list[int]:
     return [row["server_id"] for row in rows[:limit]]
 
 
-def _lock_server(server_id: int) -> tuple[str, str] | None:
-    """Lock a server row for this transaction; return its mode and name.
+def _lock_servers(server_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    """Lock server rows for this transaction; return id, mode and name.
 
-    None means the server is gone or another worker is claiming it right
-    now; either way this worker leaves it alone.
+    A server that is gone, or that another worker is claiming right now,
+    is left out: this worker leaves it alone.
     """
     features = connection.features
-    locked = Server.objects.select_for_update(
-        skip_locked=features.has_select_for_update_skip_locked,
-        # PostgreSQL: inserting a request takes a key-share lock on its
-        # server, which a plain FOR UPDATE would block.
-        no_key=features.has_select_for_no_key_update,
-    ).filter(pk=server_id)
-    return locked.values_list("key_management", "hostname").first()
+    locked = (
+        Server.objects.select_for_update(
+            skip_locked=features.has_select_for_update_skip_locked,
+            # PostgreSQL: inserting a request takes a key-share lock on its
+            # server, which a plain FOR UPDATE would block.
+            no_key=features.has_select_for_no_key_update,
+        )
+        .filter(pk__in=server_ids)
+        # One order for every worker, so that waiting locks cannot deadlock.
+        .order_by("pk")
+    )
+    return list(locked.values_list("pk", "key_management", "hostname"))
 
 
-def claim_server(server_id: int, worker: str, lease_seconds: int) -> Claim | None:
-    """Claim every due request of a server, or return None if it is busy.
+def claim_servers(
+    server_ids: Sequence[int], worker: str, lease_seconds: int
+) -> list[Claim]:
+    """Claim every due request of these servers, skipping busy ones.
 
-    Requests of servers that are no longer managed are dropped here.
+    One transaction for all of them; requests of servers that are no
+    longer managed are dropped here.
     """
     with transaction.atomic():
         now = timezone.now()
-        server = _lock_server(server_id)
-        if server is None:
-            return None
-        key_management, hostname = server
-        rows = SyncRequest.objects.filter(server_id=server_id)
-        if key_management not in SYNCED_MODES:
-            dropped, _ = rows.exclude(_live_lease(now)).delete()
-            logger.info("requests dropped server_id=%s count=%s", server_id, dropped)
-            return None
-        if rows.filter(_live_lease(now)).exists():
-            return None
+        locked = _lock_servers(server_ids)
+        unmanaged = [pk for pk, mode, _ in locked if mode not in SYNCED_MODES]
+        if unmanaged:
+            dropped, _ = (
+                SyncRequest.objects.filter(server_id__in=unmanaged)
+                .exclude(_live_lease(now))
+                .delete()
+            )
+            logger.info("requests dropped servers=%s count=%s", unmanaged, dropped)
+        names = {pk: name for pk, mode, name in locked if mode in SYNCED_MODES}
+        busy = set(
+            SyncRequest.objects.filter(server_id__in=names)
+            .filter(_live_lease(now))
+            .values_list("server_id", flat=True)
+        )
+        free = [pk for pk in names if pk not in busy]
         lease = now + timedelta(seconds=lease_seconds)
-        claimed = rows.filter(_due(now)).update(claimed_by=worker, lease_expires=lease)
-        if not claimed:
-            return None
-        held = rows.filter(claimed_by=worker).values_list(
-            "pk", "account_name", "requested_at"
+        SyncRequest.objects.filter(server_id__in=free).filter(_due(now)).update(
+            claimed_by=worker, lease_expires=lease
         )
-        return Claim(
-            server_id, hostname, worker, tuple(ClaimedRow(*row) for row in held)
-        )
+        rows: dict[int, list[ClaimedRow]] = defaultdict(list)
+        for server_id, pk, account_name, requested_at in SyncRequest.objects.filter(
+            server_id__in=free, claimed_by=worker
+        ).values_list("server_id", "pk", "account_name", "requested_at"):
+            rows[server_id].append(ClaimedRow(pk, account_name, requested_at))
+    return [
+        Claim(pk, names[pk], worker, tuple(rows[pk]))
+        for pk in server_ids
+        if rows.get(pk)
+    ]
+
+
+def claim_server(server_id: int, worker: str, lease_seconds: int) -> Claim | None:
+    """Claim every due request of one server, or return None if it is busy."""
+    claims = claim_servers([server_id], worker, lease_seconds)
+    return claims[0] if claims else None
 
 
 def claim_due(
     worker: str, limit: int, lease_seconds: int, exclude: set[int] | None = None
 ) -> list[Claim]:
     """Claim the due work of up to ``limit`` servers for ``worker``."""
-    claims = []
-    for server_id in due_server_ids(limit, exclude):
-        claim = claim_server(server_id, worker, lease_seconds)
-        if claim is not None:
-            claims.append(claim)
-    return claims
+    return claim_servers(due_server_ids(limit, exclude), worker, lease_seconds)
 
 
 def renew_leases(worker: str, server_ids: set[int], lease_seconds: int) -> int:

@@ -13,10 +13,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -26,12 +26,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from ska.activity.services import SYNC_STATUS_CHANGE, last_sync_event, log_server_event
 from ska.directory.services import get_keys_sync_user
 from ska.servers.models import Server, SyncStatus
-from ska.sync.engine import SyncOutcome, sync_server
+from ska.sync.engine import SyncOutcome, sync_plan
 from ska.sync.failures import WORKER_PROCESS_ERROR, compose_message, retry_tag
 from ska.sync.models import WHOLE_SERVER
+from ska.sync.plan import SyncPlan, build_plan, build_plans
 from ska.sync.queue import (
     Claim,
-    claim_server,
+    claim_servers,
     drop_claim,
     finish_claim,
     new_worker_id,
@@ -157,17 +158,49 @@ def record_internal_error(server_id: int, error: BaseException) -> SyncOutcome |
     )
 
 
-async def guarded_push(server_id: int, only_account: str | None) -> SyncOutcome | None:
-    """Run the engine on one server; never let one server stop the others."""
+# A server's plan, None when it is not managed, or what planning it raised.
+Planned = SyncPlan | None | BaseException
+
+
+def plan_claims(
+    claims: Sequence[Claim], only_account: Callable[[Claim], str | None]
+) -> list[tuple[Claim, Planned]]:
+    """Plan claimed servers in one batch, or one by one if the batch fails.
+
+    A plan is None for a server that is not managed any more, or the
+    exception that planning it raised (a bug, classified later).
+    """
+    targets = [(claim.server_id, only_account(claim)) for claim in claims]
     try:
-        async with asyncio.timeout(push_deadline()):
-            return await sync_server(server_id, only_account)
-    # The top of a worker: whatever one push raises is logged and classified.
-    except Exception as error:
-        logger.exception("sync crashed server_id=%s", server_id)
-        if isinstance(error, TimeoutError):
+        plans: dict[int, Planned] = dict(build_plans(targets))
+    except Exception:  # noqa: BLE001  (find the server at fault one by one)
+        plans = {}
+        for server_id, account in targets:
+            try:
+                plans[server_id] = build_plan(server_id, account)
+            except Exception as error:  # noqa: BLE001  (classified by the push)
+                plans[server_id] = error
+    return [(claim, plans[claim.server_id]) for claim in claims]
+
+
+async def guarded_push(server_id: int, planned: Planned) -> SyncOutcome | None:
+    """Push a planned server; never let one server stop the others."""
+    if planned is None:
+        return None
+    error: BaseException
+    if isinstance(planned, BaseException):
+        error = planned
+    else:
+        try:
+            async with asyncio.timeout(push_deadline()):
+                return await sync_plan(planned)
+        except TimeoutError:
             error = TimeoutError(f"push still running after {push_deadline():g}s")
-        return await in_thread(record_internal_error, server_id, error)
+        # The top of a worker: whatever a push raises is logged and classified.
+        except Exception as raised:  # noqa: BLE001  (logged with its traceback)
+            error = raised
+    logger.error("sync crashed server_id=%s", server_id, exc_info=error)
+    return await in_thread(record_internal_error, server_id, error)
 
 
 def close_claim(claim: Claim, outcome: SyncOutcome | None, covered: str | None) -> None:
@@ -183,10 +216,15 @@ def close_claim(claim: Claim, outcome: SyncOutcome | None, covered: str | None) 
     )
 
 
-async def push_claim(claim: Claim, only_account: str | None) -> SyncOutcome | None:
-    """Push one claimed server and close its claim."""
-    outcome = await guarded_push(claim.server_id, only_account)
-    await in_thread(close_claim, claim, outcome, only_account)
+async def push_claim(claim: Claim, planned: Planned) -> SyncOutcome | None:
+    """Push one claimed, planned server and close its claim."""
+    outcome = await guarded_push(claim.server_id, planned)
+    covered = (
+        None
+        if isinstance(planned, BaseException) or planned is None
+        else (planned.only_account)
+    )
+    await in_thread(close_claim, claim, outcome, covered)
     return outcome
 
 
@@ -198,39 +236,91 @@ def outcome_lines(hostname: str, outcome: SyncOutcome | None) -> list[str]:
 
 
 class ForegroundSync:
-    """Sync chosen servers now, through the queue, with bounded concurrency."""
+    """Sync chosen servers now, through the queue, with bounded concurrency.
 
-    def __init__(self, only_account: str | None, concurrency: int) -> None:
+    Servers are claimed and planned in chunks of twice the concurrency; the
+    next chunk is planned while the pushes of the last one run.
+    """
+
+    def __init__(
+        self,
+        only_account: str | None,
+        concurrency: int,
+        report: Callable[[bool, list[str]], None],
+    ) -> None:
         self.only_account = only_account
+        self.concurrency = concurrency
+        self.report = report
         self.worker = new_worker_id("sync")
         self.slots = asyncio.Semaphore(concurrency)
-        self.config = settings.SKA.sync
+        self.lease_seconds = settings.SKA.sync.lease_seconds
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    def _enqueue_and_claim(self, server_id: int) -> Claim | None:
-        request_syncs([(server_id, self.only_account or WHOLE_SERVER)])
-        return claim_server(server_id, self.worker, self.config.lease_seconds)
+    def _enqueue_and_claim(self, servers: list[Server]) -> dict[int, Claim | None]:
+        target = self.only_account or WHOLE_SERVER
+        request_syncs([(server.pk, target) for server in servers])
+        ids = [server.pk for server in servers]
+        claims = claim_servers(ids, self.worker, self.lease_seconds)
+        held = {claim.server_id: claim for claim in claims}
+        return {server_id: held.get(server_id) for server_id in ids}
 
-    async def _claim(self, server: Server) -> Claim | None:
-        """Claim a server, waiting a while for another worker to finish it."""
+    async def _claim_busy(self, server: Server) -> Claim | None:
+        """Claim a server another worker holds, waiting for it a while."""
         give_up = time.monotonic() + push_deadline()
-        while True:
-            claim = await in_thread(self._enqueue_and_claim, server.pk)
-            if claim is not None or time.monotonic() > give_up:
-                return claim
+        while time.monotonic() < give_up:
             await asyncio.sleep(BUSY_POLL_SECONDS)
+            claims = await in_thread(self._enqueue_and_claim, [server])
+            if claims[server.pk] is not None:
+                return claims[server.pk]
+        return None
 
-    async def sync_one(self, server: Server) -> tuple[bool, list[str]]:
-        """Sync one server; return whether it worked and the lines to print."""
+    async def run(self, servers: list[Server]) -> None:
+        """Sync every server, reporting each as it finishes."""
+        chunk = 2 * self.concurrency
+        for first in range(0, len(servers), chunk):
+            part = servers[first : first + chunk]
+            claims = await in_thread(self._enqueue_and_claim, part)
+            for server in part:
+                if claims[server.pk] is None:
+                    self._start(self._sync_busy(server))
+            held = [claim for claim in claims.values() if claim is not None]
+            planned = await in_thread(plan_claims, held, self._account)
+            for claim, plan in planned:
+                self._start(self._push(claim, plan))
+            # Plan the next chunk only when this one's pushes are under way.
+            while len(self.tasks) > self.concurrency:
+                await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+        if self.tasks:
+            await asyncio.wait(self.tasks)
+
+    def _account(self, claim: Claim) -> str | None:
+        return self.only_account
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _push(self, claim: Claim, planned: Planned) -> None:
         async with self.slots:
-            claim = await self._claim(server)
-            if claim is None:
-                return False, [
+            outcome = await push_claim(claim, planned)
+        self.report(
+            outcome is not None and outcome.ok, outcome_lines(claim.hostname, outcome)
+        )
+
+    async def _sync_busy(self, server: Server) -> None:
+        claim = await self._claim_busy(server)
+        if claim is None:
+            self.report(
+                False,
+                [
                     f"{server.hostname}: another worker is still syncing this "
                     "server; the request stays queued"
-                ]
-            outcome = await push_claim(claim, self.only_account)
-        ok = outcome is not None and outcome.ok
-        return ok, outcome_lines(server.hostname, outcome)
+                ],
+            )
+            return
+        planned = await in_thread(plan_claims, [claim], self._account)
+        await self._push(claim, planned[0][1])
 
 
 async def _run(servers: list[Server], only_account: str | None, stdout: TextIO) -> int:
@@ -246,8 +336,6 @@ async def _run(servers: list[Server], only_account: str | None, stdout: TextIO) 
 async def _run_all(
     servers: list[Server], only_account: str | None, stdout: TextIO, concurrency: int
 ) -> int:
-    runner = ForegroundSync(only_account, concurrency)
-    tasks = [asyncio.create_task(runner.sync_one(server)) for server in servers]
     failed = 0
     console = Console(file=stdout) if stdout.isatty() else None
     with Progress(
@@ -258,9 +346,10 @@ async def _run_all(
         disable=console is None,
         transient=True,
     ) as progress:
-        bar = progress.add_task("sync", total=len(tasks))
-        for finished in asyncio.as_completed(tasks):
-            ok, lines = await finished
+        bar = progress.add_task("sync", total=len(servers))
+
+        def report(ok: bool, lines: list[str]) -> None:
+            nonlocal failed
             failed += not ok
             for line in lines:
                 if console is not None:
@@ -268,6 +357,8 @@ async def _run_all(
                 else:
                     stdout.write(line + "\n")
             progress.advance(bar)
+
+        await ForegroundSync(only_account, concurrency, report).run(servers)
     return 1 if failed else 0
 
 
