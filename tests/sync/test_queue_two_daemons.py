@@ -32,7 +32,7 @@ from tests.support.daemons import (
 )
 from tests.support.sshd import next_address
 
-SERVERS = 4
+SERVERS = 6
 RUN_SECONDS = 6.0
 
 SEED = """
@@ -79,8 +79,11 @@ def test_two_daemons_never_push_one_server_at_the_same_time(
             "SKA_SYNC_RETRY_DELAY": "1",
             "SKA_SYNC_POLL_INTERVAL": "0.05",
         }
+        # Two pushes at a time each (four servers held): neither daemon can
+        # take all the servers, so both keep competing for them.
         daemons = [
-            start_daemon([], daemon_env, tmp_path / f"syncd{n}.log") for n in (1, 2)
+            start_daemon(["--concurrency", "2"], daemon_env, tmp_path / f"d{n}.log")
+            for n in (1, 2)
         ]
         for daemon in daemons:
             stack.callback(stop_process, daemon)

@@ -86,6 +86,8 @@ class SyncDaemon:
         self.ready: deque[tuple[Claim, Planned]] = deque()
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
+        self._refilling: asyncio.Task[int] | None = None
+        self._pushes_done = 0
         self._ldap_task: asyncio.Task[None] | None = None
         self._ldap_missing = False
         self._filter = SyncContextFilter()
@@ -126,36 +128,59 @@ class SyncDaemon:
         renew_every = self.config.lease_seconds / 3
         next_renewal = time.monotonic() + renew_every
         next_ldap = time.monotonic()
+        claimed_last: int | None = None
+        next_poll = time.monotonic()
+        refill_mark = self._pushes_done
         while not self.stopping.is_set():
             self.wake.clear()
-            claimed = await self._refill()
+            if self._refilling is not None and self._refilling.done():
+                claimed_last = self._refilling.result()
+                self._refilling = None
+                if not claimed_last:
+                    next_poll = time.monotonic() + self.config.poll_interval
+            if claimed_last == 0 and self._pushes_done != refill_mark:
+                # A push ended since: it may have released a request
+                # triggered again while it ran, so look once more.
+                claimed_last, next_poll = None, time.monotonic()
             self._start_ready()
-            if self.once and not claimed and not self.running and not self.ready:
+            idle = not (self.running or self.ready or self._refilling)
+            if self.once and idle and claimed_last == 0:
                 return
+            if (
+                self._refilling is None
+                and self._needs_refill()
+                and (claimed_last or time.monotonic() >= next_poll)
+            ):
+                # Claiming and planning run beside the pushes, so that a
+                # freed slot never waits for a batch to be planned.
+                refill_mark = self._pushes_done
+                self._refilling = asyncio.create_task(self._refill())
+                self._refilling.add_done_callback(lambda _: self.wake.set())
             if time.monotonic() >= next_renewal:
                 await self._renew()
                 next_renewal = time.monotonic() + renew_every
             if not self.once and time.monotonic() >= next_ldap:
                 self._start_ldap_update()
                 next_ldap = time.monotonic() + max(1, settings.SKA.ldap.update_interval)
-            if self.wake.is_set():
-                continue
             try:
                 async with asyncio.timeout(self.config.poll_interval):
                     await self.wake.wait()
             except TimeoutError:
                 pass
+            # Yield even when woken already, so signals are always handled.
+            await asyncio.sleep(0)
+
+    def _needs_refill(self) -> bool:
+        if len(self.ready) >= max(1, self.concurrency // 2):
+            return False
+        return len(self.running) + len(self.ready) < 2 * self.concurrency
 
     def _held(self) -> set[int]:
         return set(self.running) | {claim.server_id for claim, _ in self.ready}
 
     async def _refill(self) -> int:
-        """Claim and plan more work when the buffer runs low; say how much."""
-        if len(self.ready) >= max(1, self.concurrency // 2):
-            return 0
+        """Claim and plan more work for the buffer; say how many servers."""
         wanted = 2 * self.concurrency - len(self.running) - len(self.ready)
-        if wanted <= 0:
-            return 0
         try:
             claims = await in_thread(
                 claim_due, self.worker, wanted, self.config.lease_seconds, self._held()
@@ -165,6 +190,10 @@ class SyncDaemon:
                 self.ready.extend(planned)
         except DatabaseError as error:
             logger.warning("queue unavailable error=%s", error)
+            return 0
+        # The top of the claiming loop: a bug here must not end the daemon.
+        except Exception:
+            logger.exception("claiming failed")
             return 0
         return len(claims)
 
@@ -193,6 +222,7 @@ class SyncDaemon:
             return
         finally:
             self.running.pop(claim.server_id, None)
+            self._pushes_done += 1
             self.wake.set()
         if outcome is None:
             logger.info("server skipped reason=unmanaged")
@@ -236,6 +266,8 @@ class SyncDaemon:
 
     async def _drain(self) -> None:
         """Let running pushes finish within their timeout, then release."""
+        if self._refilling is not None:
+            await asyncio.gather(self._refilling, return_exceptions=True)
         while self.ready:
             await in_thread(release_claim, self.ready.popleft()[0])
         if self.running:
