@@ -419,7 +419,10 @@ class _Push:
             return False
         path = f"{KEY_DIR}/{name}"
         return (
-            await self._step(_read_file(self._sftp(), path), f"Reading {name}") == data
+            await self._step(
+                _read_file(self._sftp(), path, len(data)), f"Reading {name}"
+            )
+            == data
         )
 
     async def _replace(self, name: str, data: bytes) -> None:
@@ -537,10 +540,13 @@ class _Push:
             self.result.code = MONITORING_STATUS_WRITE_FAILED
 
 
-async def _read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes:
-    """Return a remote file's bytes."""
+async def _read_file(sftp: asyncssh.SFTPClient, path: str, size: int = -1) -> bytes:
+    """Return a remote file's bytes, or its first ``size`` bytes.
+
+    A known size saves the round trip that asks the server for it.
+    """
     async with sftp.open(path, "rb") as handle:
-        data = await handle.read()
+        data = await handle.read(size)
     return data if isinstance(data, bytes) else data.encode("utf-8")
 
 
