@@ -48,9 +48,7 @@ def test_delayed_retry_does_not_postpone_a_request_due_now() -> None:
 def test_user_change_syncs_direct_group_and_ldap_targets() -> None:
     web = Server.objects.create(hostname="web.example.com")
     db = Server.objects.create(hostname="db.example.com")
-    Server.objects.create(
-        hostname="ldap.example.com", authorization="automatic LDAP"
-    )
+    Server.objects.create(hostname="ldap.example.com", authorization="automatic LDAP")
     Server.objects.create(hostname="off.example.com", key_management="none")
     root_web = ServerAccount.objects.create(server=web, name="root")
     app_db = ServerAccount.objects.create(server=db, name="app")
