@@ -60,7 +60,13 @@ def _database(config: ska_config.Config) -> dict[str, Any]:
         "CONN_HEALTH_CHECKS": True,
     }
     if section.engine == "mysql":
-        entry["OPTIONS"] = {"charset": "utf8mb4", "connect_timeout": 5}
+        # Read committed takes no gap locks, which otherwise make the sync
+        # queue's concurrent inserts and claims deadlock on InnoDB.
+        entry["OPTIONS"] = {
+            "charset": "utf8mb4",
+            "connect_timeout": 5,
+            "isolation_level": "read committed",
+        }
     else:
         entry["OPTIONS"] = {"connect_timeout": 5}
     return entry

@@ -9,10 +9,13 @@ for a user includes its keyfile on every LDAP-authorized server.
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,7 +24,10 @@ from ska.directory.models import Entity, GroupMember, User
 from ska.servers.models import Server, ServerAccount
 from ska.sync.models import WHOLE_SERVER, SyncRequest
 
+logger = logging.getLogger(__name__)
+
 Target = tuple[int, str]
+DEADLOCK_ATTEMPTS = 5
 SYNCED_MODES = (Server.KeyManagement.KEYS, Server.KeyManagement.DECOMMISSIONED)
 
 
@@ -48,13 +54,34 @@ def request_syncs(targets: Iterable[Target], delay: timedelta | None = None) -> 
     update_fields = ["requested_at"] if delay else ["requested_at", "execution_time"]
     # MySQL updates on any unique key and refuses to be told which one.
     named_target = connection.features.supports_update_conflicts_with_target
-    SyncRequest.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["server", "account_name"] if named_target else None,
-        update_fields=update_fields,
-    )
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            SyncRequest.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["server", "account_name"] if named_target else None,
+                update_fields=update_fields,
+            )
+            return len(rows)
+        except OperationalError as error:
+            # A deadlock with a daemon's claim rolls back only this statement's
+            # transaction; outside an enclosing transaction it is safe to
+            # run again. Inside one, the caller's whole transaction is gone.
+            if connection.in_atomic_block or not _is_lock_conflict(error):
+                raise
+            logger.info("sync request deadlock attempt=%s", attempt)
+            if attempt == DEADLOCK_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311
     return len(rows)
+
+
+def _is_lock_conflict(error: OperationalError) -> bool:
+    """Say whether the database gave up on a lock it may get on a retry."""
+    code = error.args[0] if error.args else None
+    # MySQL: 1213 deadlock, 1205 lock wait timeout; PostgreSQL: SQLSTATE.
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    return code in (1205, 1213) or sqlstate in ("40001", "40P01")
 
 
 class _Collector:
