@@ -1,8 +1,10 @@
 """Sync requests are queued where access changes, once per target."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import OperationalError, connections
 
 from ska.access.models import AccessRule
 from ska.directory.models import Group, GroupMember, User
@@ -88,3 +90,38 @@ def test_unmanaged_servers_get_no_requests() -> None:
 
     assert sync_server(server) == 0
     assert not SyncRequest.objects.exists()
+
+
+def test_request_lost_to_a_deadlock_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = Server.objects.create(hostname="a.example.com")
+    real_bulk_create = SyncRequest.objects.bulk_create
+    calls: list[int] = []
+
+    def deadlock_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        return real_bulk_create(*args, **kwargs)
+
+    monkeypatch.setattr(SyncRequest.objects, "bulk_create", deadlock_once)
+    monkeypatch.setattr(connections["default"], "in_atomic_block", False)
+
+    assert request_syncs([(server.pk, "root")]) == 1
+    assert len(calls) == 2
+    assert SyncRequest.objects.filter(account_name="root").exists()
+
+
+def test_deadlock_inside_a_transaction_is_left_to_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = Server.objects.create(hostname="a.example.com")
+
+    def deadlock(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError(1213, "Deadlock found when trying to get lock")
+
+    monkeypatch.setattr(SyncRequest.objects, "bulk_create", deadlock)
+
+    with pytest.raises(OperationalError):
+        request_syncs([(server.pk, "root")])
