@@ -72,7 +72,7 @@ def request_syncs(targets: Iterable[Target], delay: timedelta | None = None) -> 
             logger.info("sync request deadlock attempt=%s", attempt)
             if attempt == DEADLOCK_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311  (jitter, not a secret)
     return len(rows)
 
 
