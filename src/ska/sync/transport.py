@@ -13,7 +13,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +114,148 @@ class _UncheckedHopClient(asyncssh.SSHClient):
         return True
 
 
+class _CoalescingTransport(asyncio.Transport):
+    """A TCP transport that sends what one loop turn wrote in one segment.
+
+    The SSH library writes every packet on its own and puts an ignore
+    packet before each one, so a single SFTP request cost two send calls
+    and two wake-ups of the remote sshd. Joining the writes of one turn
+    halves the system calls of a sync without changing a byte on the wire.
+    """
+
+    def __init__(self, inner: asyncio.Transport) -> None:
+        super().__init__()
+        self._inner = inner
+        self._pending: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue data to send at the end of this loop turn."""
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def _flush(self) -> None:
+        if self._pending and not self._inner.is_closing():
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._inner.write(data)
+        self._pending.clear()
+
+    def writelines(
+        self, list_of_data: Iterable[bytes | bytearray | memoryview]
+    ) -> None:
+        """Queue several chunks of data."""
+        for data in list_of_data:
+            self.write(data)
+
+    def write_eof(self) -> None:
+        """Send what is queued, then close the sending side."""
+        self._flush()
+        self._inner.write_eof()
+
+    def can_write_eof(self) -> bool:
+        """Say whether the sending side can be closed alone."""
+        return self._inner.can_write_eof()
+
+    def close(self) -> None:
+        """Send what is queued, then close."""
+        self._flush()
+        self._inner.close()
+
+    def abort(self) -> None:
+        """Send what is queued (a disconnect message), then drop the rest."""
+        self._flush()
+        self._inner.abort()
+
+    def is_closing(self) -> bool:
+        """Say whether the transport is closing or closed."""
+        return self._inner.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Return information about the underlying socket."""
+        return self._inner.get_extra_info(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        """Return the bytes not yet sent, queued ones included."""
+        queued = sum(len(data) for data in self._pending)
+        return queued + self._inner.get_write_buffer_size()
+
+    def set_write_buffer_limits(
+        self, high: int | None = None, low: int | None = None
+    ) -> None:
+        """Set the flow control limits of the underlying transport."""
+        self._inner.set_write_buffer_limits(high, low)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket."""
+        self._inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Start reading from the socket again."""
+        self._inner.resume_reading()
+
+    def is_reading(self) -> bool:
+        """Say whether the socket is being read."""
+        return self._inner.is_reading()
+
+
+class _CoalescingProtocol(asyncio.Protocol):
+    """Hand the SSH connection a coalescing transport; pass all else on."""
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Wrap the new TCP transport for the SSH connection."""
+        assert isinstance(transport, asyncio.Transport)
+        self.inner.connection_made(_CoalescingTransport(transport))
+
+    def data_received(self, data: bytes) -> None:
+        """Pass received bytes on."""
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        """Pass the end of the peer's data on."""
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Pass the end of the connection on."""
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """Pass flow control on."""
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Pass flow control on."""
+        self.inner.resume_writing()
+
+
+class DirectConnector:
+    """Open the TCP connection of a first hop or target, writes coalesced.
+
+    Passed to the SSH library as its ``tunnel``: the library then lets
+    this object open the socket instead of doing it itself.
+    """
+
+    async def create_connection(
+        self, session_factory: Callable[[], asyncio.Protocol], host: str, port: int
+    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        """Connect to ``host``:``port`` and return the SSH session on it."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(
+            lambda: _CoalescingProtocol(session_factory()), host, port
+        )
+        return transport, protocol.inner
+
+    def close(self) -> None:
+        """Nothing to close: the connection owns its socket."""
+
+    async def wait_closed(self) -> None:
+        """Nothing to wait for: the connection owns its socket."""
+
+
 class Connection:
     """An open connection to a target and the hops that carry it."""
 
@@ -196,7 +338,7 @@ def _hop_known_hosts(policy: TrustPolicy) -> asyncssh.SSHKnownHosts | None:
 
 async def _connect_hop(
     hop: Hop,
-    tunnel: asyncssh.SSHClientConnection | None,
+    tunnel: asyncssh.SSHClientConnection | DirectConnector,
     known_hosts: asyncssh.SSHKnownHosts | None,
     options: dict[str, Any],
 ) -> asyncssh.SSHClientConnection:
@@ -237,7 +379,7 @@ async def connect(
     options = _common_options(client_key, connect_timeout, keepalive)
     hop_known_hosts = _hop_known_hosts(policy) if chain.hops else None
     opened: list[asyncssh.SSHClientConnection] = []
-    tunnel: asyncssh.SSHClientConnection | None = None
+    tunnel: asyncssh.SSHClientConnection | DirectConnector = DirectConnector()
     where = Where()
     try:
         for hop in chain.hops:
@@ -265,7 +407,7 @@ async def connect(
 async def _connect_target(
     address: str,
     port: int,
-    tunnel: asyncssh.SSHClientConnection | None,
+    tunnel: asyncssh.SSHClientConnection | DirectConnector,
     policy: TrustPolicy,
     options: dict[str, Any],
 ) -> asyncssh.SSHClientConnection:
