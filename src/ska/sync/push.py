@@ -13,7 +13,7 @@ import re
 import secrets
 import shlex
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -43,7 +43,7 @@ from ska.sync.failures import (
 )
 from ska.sync.keyfiles import Keyfile
 from ska.sync.plan import SyncPlan
-from ska.sync.status_file import render_status_file, write_status_file
+from ska.sync.status_file import render_status_file
 from ska.sync.transport import (
     SYNC_USER,
     Connection,
@@ -63,6 +63,13 @@ _TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{16}\.ska-tmp")
 # Errors that concern one file or one command; anything else (a lost
 # connection, a socket error) ends the whole sync.
 _STEP_ERRORS = (asyncssh.SFTPError, asyncssh.ProcessError, asyncssh.ChannelOpenError)
+# Reads no larger than this come back whole from any SFTP server, so a
+# shorter answer means the end of the file.
+_READ_CHUNK = 32768
+# Keyfiles handled at once: their SFTP requests share round trips.
+_KEYFILES_AT_ONCE = 16
+# User checks at once: each is a session, and sshd allows 10 by default.
+_USER_CHECKS_AT_ONCE = 4
 
 T = TypeVar("T")
 
@@ -116,9 +123,13 @@ class _Push:
         self.sftp: asyncssh.SFTPClient | None = None
         self.proven = False  # every check passed: this is the right server
         self.stage = "connect"
-        self.id_usable: bool | None = None
-        self.id_problem = ""
+        self.id_probe: asyncio.Task[asyncssh.SSHCompletedProcess] | None = None
+        self.id_slots = asyncio.Semaphore(_USER_CHECKS_AT_ONCE)
         self.suffix = " during decommission" if plan.decommission else ""
+        # Started as soon as the server is proven, to share round trips
+        # with the key directory survey; awaited after the push proper.
+        self.uuid_task: asyncio.Task[bytes] | None = None
+        self.status_task: asyncio.Task[asyncssh.SFTPClientFile] | None = None
 
     def say(self, text: str) -> None:
         """Add a human log line about this server."""
@@ -148,11 +159,16 @@ class _Push:
         try:
             # After the push proper: their failures never fail a sync. A
             # server that failed a check is not written to or believed.
-            if self.proven and not plan.decommission:
-                self.result.uuid = await self._read_uuid(self._grace(deadline))
-            if self.proven:
-                await self._write_status_file(self._grace(deadline))
+            if self.uuid_task is not None:
+                self.result.uuid = await self._read_uuid(
+                    self.uuid_task, self._grace(deadline)
+                )
+            if self.status_task is not None:
+                await self._write_status_file(self.status_task, self._grace(deadline))
         finally:
+            for task in (self.uuid_task, self.status_task):
+                if task is not None and not task.done():
+                    task.cancel()
             if self.connection is not None:
                 await self.connection.close(plan.limits.step)
         self.say("Sync finished" if not plan.decommission else "Decommission done")
@@ -244,6 +260,13 @@ class _Push:
             ) from error
         await self._verify_hostname()
         self.proven = True
+        sftp = self.sftp
+        if not plan.decommission:
+            self.uuid_task = asyncio.create_task(_read_file(sftp, UUID_FILE, 4096))
+        # Opened without truncating: the content stays until it is rewritten.
+        self.status_task = asyncio.create_task(
+            _open_for_writing(sftp, plan.status_file.path)
+        )
 
     async def _resolve(self) -> str | None:
         """Return the hostname's address, preferring IPv4 as the reference."""
@@ -317,30 +340,72 @@ class _Push:
         data = await self._step(_read_file(self._sftp(), path), f"Reading {path}")
         return data.decode("utf-8", "replace")
 
-    async def _list_keydir(self) -> dict[str, asyncssh.SFTPAttrs]:
-        assert self.sftp is not None
+    async def _list_keydir(
+        self, rendered: dict[str, bytes] | None = None
+    ) -> tuple[dict[str, asyncssh.SFTPAttrs], dict[str, asyncio.Task[bytes]]]:
+        """List the key directory; start reading files that may be unchanged.
+
+        A file is read, while the listing goes on, only when its type, mode
+        and size match its ``rendered`` content: any other file is rewritten
+        without looking (and a special file is never opened).
+        """
+        sftp = self._sftp()
+        entries: dict[str, asyncssh.SFTPAttrs] = {}
+        reads: dict[str, asyncio.Task[bytes]] = {}
+        rendered = rendered or {}
+
+        async def scan() -> None:
+            async for entry in sftp.scandir(KEY_DIR):
+                name = str(entry.filename)
+                if name in ("", ".", ".."):
+                    continue
+                entries[name] = entry.attrs
+                data = rendered.get(name)
+                if data is not None and _may_be_unchanged(entry.attrs, data):
+                    reads[name] = asyncio.create_task(
+                        _read_file(sftp, f"{KEY_DIR}/{name}", len(data))
+                    )
+
         self.stage = "keydir"
         try:
-            names = await self._step(self.sftp.readdir(KEY_DIR), "Listing " + KEY_DIR)
+            await self._step(scan(), "Listing " + KEY_DIR)
         except _STEP_ERRORS as error:
+            await _discard(reads.values())
             raise SyncError(
                 f"{KEY_DIR}: {describe(error)}", KEY_DIRECTORY_ACCESS_FAILED
             ) from error
+        except BaseException:
+            await _discard(reads.values())
+            raise
         self.stage = "sync"
-        return {
-            str(entry.filename): entry.attrs
-            for entry in names
-            if str(entry.filename) not in ("", ".", "..")
-        }
+        return entries, reads
 
     # A normal sync.
 
     async def _sync(self) -> None:
         plan = self.plan
-        entries = await self._list_keydir()
+        rendered = {
+            keyfile.name: keyfile.text.encode("utf-8") for keyfile in plan.keyfiles
+        }
+        entries, reads = await self._list_keydir(rendered)
         tally = _Tally()
-        for keyfile in plan.keyfiles:
-            ok = await self._write_keyfile(keyfile, entries)
+        slots = asyncio.Semaphore(_KEYFILES_AT_ONCE)
+
+        async def one(keyfile: Keyfile) -> tuple[bool, list[str]]:
+            async with slots:
+                return await self._write_keyfile(
+                    keyfile, rendered[keyfile.name], entries, reads.get(keyfile.name)
+                )
+
+        try:
+            # Concurrently, so that the files' requests share round trips;
+            # the log lines still come in the plan's order.
+            done = await asyncio.gather(*(one(keyfile) for keyfile in plan.keyfiles))
+        finally:
+            await _discard(reads.values())
+        for keyfile, (ok, lines) in zip(plan.keyfiles, done, strict=True):
+            for line in lines:
+                self.say(line)
             if keyfile.account_id is not None:
                 status = SyncStatus.SUCCESS if ok else SyncStatus.FAILURE
                 self.result.account_status[keyfile.account_id] = status
@@ -361,28 +426,33 @@ class _Push:
             self._finish_ok("Synced successfully")
 
     async def _write_keyfile(
-        self, keyfile: Keyfile, entries: dict[str, asyncssh.SFTPAttrs]
-    ) -> bool:
-        """Put one keyfile in place unless it is already right; say if it worked."""
+        self,
+        keyfile: Keyfile,
+        data: bytes,
+        entries: dict[str, asyncssh.SFTPAttrs],
+        reading: asyncio.Task[bytes] | None,
+    ) -> tuple[bool, list[str]]:
+        """Put one keyfile in place unless it is already right.
+
+        Return whether it worked and the log lines about it.
+        """
         name = keyfile.name
         try:
             if keyfile.check_exists and not await self._user_exists(name):
                 if name in entries:
                     await self._step(self._sftp().remove(f"{KEY_DIR}/{name}"), "Remove")
-                    self.say(f"Removed {name}: no such user on the server")
-                else:
-                    self.say(f"Skipped {name}: no such user on the server")
-                return True
-            data = keyfile.text.encode("utf-8")
-            if await self._unchanged(name, entries.get(name), data):
-                self.say(f"No changes required for {name}")
-                return True
+                    return True, [f"Removed {name}: no such user on the server"]
+                return True, [f"Skipped {name}: no such user on the server"]
+            if reading is not None and (
+                await self._step(reading, f"Reading {name}") == data
+            ):
+                return True, [f"No changes required for {name}"]
             await self._replace(name, data)
-            self.say(f"Updated {name}")
-            return True
+            return True, [f"Updated {name}"]
         except (*_STEP_ERRORS, _UserCheckUnavailable) as error:
-            self.say(f"Sync command execution failed for {name}, {describe(error)}")
-            return False
+            return False, [
+                f"Sync command execution failed for {name}, {describe(error)}"
+            ]
 
     def _sftp(self) -> asyncssh.SFTPClient:
         assert self.sftp is not None
@@ -392,38 +462,24 @@ class _Push:
         """Ask the server whether a Unix user exists, by ``id``'s exit status."""
         if account_name_problem(name):
             return False
-        if self.id_usable is None:
+        if self.id_probe is None:
             # keys-sync itself exists: if asking about it fails (a nologin
             # shell, no id command), no answer about others can be trusted.
-            probe = await self._run_id(SYNC_USER)
-            self.id_usable = probe.exit_status == 0
-            if not self.id_usable:
-                self.id_problem = str(probe.stderr or probe.stdout or "").strip()
-        if not self.id_usable:
-            raise _UserCheckUnavailable(f"cannot run id: {self.id_problem}")
+            # One probe, shared by the keyfiles handled at once.
+            self.id_probe = asyncio.ensure_future(self._run_id(SYNC_USER))
+        probe = await asyncio.shield(self.id_probe)
+        if probe.exit_status != 0:
+            problem = str(probe.stderr or probe.stdout or "").strip()
+            raise _UserCheckUnavailable(f"cannot run id: {problem}")
         return (await self._run_id(name)).exit_status == 0
 
     async def _run_id(self, name: str) -> asyncssh.SSHCompletedProcess:
         assert self.connection is not None
-        return await self._step(
-            self.connection.target.run(f"id -- {shlex.quote(name)}", check=False),
-            f"Checking user {name}",
-        )
-
-    async def _unchanged(
-        self, name: str, attrs: asyncssh.SFTPAttrs | None, data: bytes
-    ) -> bool:
-        if attrs is None or attrs.type != asyncssh.FILEXFER_TYPE_REGULAR:
-            return False
-        if attrs.size != len(data) or (attrs.permissions or 0) & 0o777 != KEYFILE_MODE:
-            return False
-        path = f"{KEY_DIR}/{name}"
-        return (
-            await self._step(
-                _read_file(self._sftp(), path, len(data)), f"Reading {name}"
+        async with self.id_slots:
+            return await self._step(
+                self.connection.target.run(f"id -- {shlex.quote(name)}", check=False),
+                f"Checking user {name}",
             )
-            == data
-        )
 
     async def _replace(self, name: str, data: bytes) -> None:
         """Write a temporary file and rename it over the old one atomically."""
@@ -432,10 +488,19 @@ class _Push:
         attrs = asyncssh.SFTPAttrs(permissions=KEYFILE_MODE)
 
         async def write() -> None:
-            async with sftp.open(temporary, "wb", attrs) as handle:
-                await handle.write(data)
-            # The server's umask may have narrowed the mode given at open.
-            await sftp.chmod(temporary, KEYFILE_MODE)
+            handle = await sftp.open(
+                temporary,
+                asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC,
+                attrs,
+                encoding=None,
+                block_size=0,
+            )
+            # Sent together and handled in order by the server. The mode is
+            # set again because the server's umask may have narrowed it.
+            await _all_or_first_error(
+                handle.write(data, 0), handle.chmod(KEYFILE_MODE), handle.close()
+            )
+            # Only once the whole content is safely written.
             await sftp.posix_rename(temporary, f"{KEY_DIR}/{name}")
 
         try:
@@ -477,9 +542,11 @@ class _Push:
                 continue
             await self._remove(name, "Removed unknown file", tally)
 
-    async def _read_uuid(self, limit: float) -> str | None:
+    async def _read_uuid(
+        self, reading: asyncio.Task[bytes], limit: float
+    ) -> str | None:
         try:
-            data = await asyncio.wait_for(_read_file(self._sftp(), UUID_FILE), limit)
+            data = await asyncio.wait_for(reading, limit)
         except (TimeoutError, OSError, asyncssh.Error):
             return None
         text = data.decode("utf-8", "replace").strip()
@@ -488,7 +555,7 @@ class _Push:
     # A decommissioned server.
 
     async def _decommission(self) -> None:
-        entries = await self._list_keydir()
+        entries, _ = await self._list_keydir()
         tally = _Tally()
         for name in sorted(entries):
             if name in PROTECTED_NAMES or (
@@ -511,16 +578,24 @@ class _Push:
 
     # The status file, written whatever the outcome once connected.
 
-    async def _write_status_file(self, limit: float) -> None:
-        assert self.sftp is not None
+    async def _write_status_file(
+        self, opening: asyncio.Task[asyncssh.SFTPClientFile], limit: float
+    ) -> None:
         inputs = self.plan.status_file
         content = render_status_file(
             inputs, self.result.status, self.result.message, timezone.now()
         )
-        try:
-            await asyncio.wait_for(
-                write_status_file(self.sftp, inputs.path, content), limit
+
+        async def write() -> None:
+            handle = await opening
+            # The file is rewritten in place: keys-sync may not be allowed
+            # to create files beside it, so it cannot be renamed over.
+            await _all_or_first_error(
+                handle.truncate(0), handle.write(content, 0), handle.close()
             )
+
+        try:
+            await asyncio.wait_for(write(), limit)
             return
         except TimeoutError:
             reason = f"no answer within {limit:.0f} s"
@@ -540,14 +615,70 @@ class _Push:
             self.result.code = MONITORING_STATUS_WRITE_FAILED
 
 
-async def _read_file(sftp: asyncssh.SFTPClient, path: str, size: int = -1) -> bytes:
-    """Return a remote file's bytes, or its first ``size`` bytes.
+async def _open_for_writing(
+    sftp: asyncssh.SFTPClient, path: str
+) -> asyncssh.SFTPClientFile:
+    """Open a file for writing, created if missing, its content kept."""
+    return await sftp.open(
+        path, asyncssh.FXF_WRITE | asyncssh.FXF_CREAT, encoding=None, block_size=0
+    )
 
-    A known size saves the round trip that asks the server for it.
+
+def _may_be_unchanged(attrs: asyncssh.SFTPAttrs, data: bytes) -> bool:
+    """Say whether a listed file may hold ``data``: worth reading to compare."""
+    return (
+        attrs.type == asyncssh.FILEXFER_TYPE_REGULAR
+        and attrs.size == len(data)
+        and (attrs.permissions or 0) & 0o777 == KEYFILE_MODE
+    )
+
+
+async def _read_file(sftp: asyncssh.SFTPClient, path: str, size: int = -1) -> bytes:
+    """Return a remote file's bytes, or at most its first ``size`` bytes.
+
+    Reads are asked for directly, without asking the file's size first: a
+    short answer marks the end of the file. A small known size is read in
+    one request sent together with the close.
     """
-    async with sftp.open(path, "rb") as handle:
-        data = await handle.read(size)
-    return data if isinstance(data, bytes) else data.encode("utf-8")
+    handle = await sftp.open(path, asyncssh.FXF_READ, encoding=None, block_size=0)
+    if 0 < size <= _READ_CHUNK:
+        data, _ = await _all_or_first_error(handle.read(size, 0), handle.close())
+        assert isinstance(data, bytes)
+        return data
+    chunks: list[bytes] = []
+    try:
+        got = 0
+        while size < 0 or got < size:
+            want = _READ_CHUNK if size < 0 else min(_READ_CHUNK, size - got)
+            chunk = await handle.read(want, got)
+            assert isinstance(chunk, bytes)
+            chunks.append(chunk)
+            got += len(chunk)
+            if len(chunk) < want:
+                break
+    finally:
+        await handle.close()
+    return b"".join(chunks)
+
+
+async def _all_or_first_error(*steps: Awaitable[object]) -> list[object]:
+    """Await steps sent together; raise the first one's error, if any.
+
+    Every step runs to its end either way, so that none is left behind.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+async def _discard(tasks: Iterable[asyncio.Task[bytes]]) -> None:
+    """Cancel reads nobody waits for any more and collect their ends."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def load_client_key_for(plan: SyncPlan) -> asyncssh.SSHKey:
