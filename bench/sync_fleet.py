@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -83,12 +85,16 @@ async def _raw_run(targets: list[dict[str, Any]], concurrency: int) -> float:
     return time.perf_counter() - start
 
 
-def child(mode: str, concurrency: int, work: Path) -> None:
+def child(mode: str, concurrency: int, work: Path, profile: Path | None) -> None:
     """Run one measurement and print its figures as JSON."""
     _setup_django()
+    profiler = cProfile.Profile() if profile else None
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     if mode == "raw":
         targets = json.loads((work / TARGETS_FILE).read_text())
+        loop_before = time.thread_time()
         seconds = asyncio.run(_raw_run(targets, concurrency))
+        loop_cpu = time.thread_time() - loop_before
         count = len(targets)
     else:
         from ska.servers.models import Server
@@ -100,14 +106,36 @@ def child(mode: str, concurrency: int, work: Path) -> None:
             for server in Server.objects.all():
                 sync_server(server)
         count = SyncRequest.objects.values("server_id").distinct().count()
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        loop_before = time.thread_time()
         start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         asyncio.run(SyncDaemon(concurrency=concurrency, once=True).run())
+        if profiler is not None:
+            profiler.disable()
         seconds = time.perf_counter() - start
-    figures = {"seconds": seconds, "servers": count, "rss_mb": vm_hwm_megabytes()}
+        loop_cpu = time.thread_time() - loop_before
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
+        cpu_before.ru_utime + cpu_before.ru_stime
+    )
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile / f"{mode}-{time.time_ns()}.prof")
+    figures = {
+        "seconds": seconds,
+        "servers": count,
+        "rss_mb": vm_hwm_megabytes(),
+        "cpu_ms": 1000 * cpu / max(1, count),
+        "loop_ms": 1000 * loop_cpu / max(1, count),
+    }
     print(json.dumps(figures))
 
 
-def _measure(mode: str, concurrency: int, work: Path) -> dict[str, float]:
+def _measure(
+    mode: str, concurrency: int, work: Path, profile: Path | None = None
+) -> dict[str, float]:
+    extra = ["--profile", str(profile)] if profile else []
     done = subprocess.run(
         [
             sys.executable,
@@ -119,6 +147,7 @@ def _measure(mode: str, concurrency: int, work: Path) -> dict[str, float]:
             str(concurrency),
             "--work",
             str(work),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -193,9 +222,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--child", choices=("raw", "full", "queued"))
     parser.add_argument("--work", type=Path)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="directory for cProfile dumps of the event loop of each sync run",
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.concurrency, args.work)
+        child(args.child, args.concurrency, args.work, args.profile)
         return
 
     work = Path(tempfile.mkdtemp(prefix="ska-bench-"))
@@ -227,34 +261,38 @@ def main() -> None:
             )
         )
         _populate(targets)
-        _report(args.concurrency, args.servers, work)
+        _report(args.concurrency, args.servers, work, args.profile)
     finally:
         fleet.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _report(concurrency: int, servers: int, work: Path) -> None:
+def _report(concurrency: int, servers: int, work: Path, profile: Path | None) -> None:
     results: dict[str, dict[str, float]] = {}
     results["raw"] = _measure("raw", concurrency, work)
-    results["first"] = _measure("full", concurrency, work)
+    results["first"] = _measure("full", concurrency, work, profile)
     _check_synced(servers)
-    results["steady"] = _measure("full", concurrency, work)
+    results["steady"] = _measure("full", concurrency, work, profile)
     _check_synced(servers)
     _rule_change()
-    results["rule change"] = _measure("queued", concurrency, work)
+    results["rule change"] = _measure("queued", concurrency, work, profile)
     _check_synced(servers)
     results["rss 50"] = _measure("full", 50, work)
     results["rss 200"] = _measure("full", 200, work)
 
     raw_rate = servers / results["raw"]["seconds"]
     print(f"servers={servers} concurrency={concurrency} cores={os.cpu_count()}")
-    print("| run | servers | seconds | servers/s | share of raw | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| run | servers | seconds | servers/s | share of raw | peak RSS "
+        "| CPU ms/server (event loop) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, figures in results.items():
         rate = figures["servers"] / figures["seconds"]
         print(
             f"| {name} | {figures['servers']:.0f} | {figures['seconds']:.2f} "
-            f"| {rate:.1f} | {rate / raw_rate:.0%} | {figures['rss_mb']:.0f} MB |"
+            f"| {rate:.1f} | {rate / raw_rate:.0%} | {figures['rss_mb']:.0f} MB "
+            f"| {figures['cpu_ms']:.1f} ({figures['loop_ms']:.1f}) |"
         )
 
 
