@@ -27,6 +27,7 @@ from ska.sync.queue import Claim, claim_due, new_worker_id, release_claim, renew
 from ska.sync.runner import (
     DatabaseThreads,
     Planned,
+    batch_database_work,
     database_workers,
     in_thread,
     plan_claims,
@@ -106,6 +107,7 @@ class SyncDaemon:
         loop = asyncio.get_running_loop()
         threads = DatabaseThreads(database_workers(self.concurrency))
         threads.install()
+        batch_database_work()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
         for handler in logging.getLogger().handlers:

@@ -7,13 +7,23 @@ push many servers at once while each waits on its own network steps.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 
 from ska.sync.plan import SyncPlan, build_plan
-from ska.sync.push import push
+from ska.sync.push import PushResult, push
 from ska.sync.record import SyncOutcome, record
 
 logger = logging.getLogger(__name__)
+
+Recorder = Callable[[SyncPlan, PushResult], Awaitable[SyncOutcome | None]]
+
+# Set by a daemon or a foreground sync to record the results of its
+# concurrent pushes in batches; unset, each push records its own.
+batch_recorder: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
+    "batch_recorder", default=None
+)
 
 __all__ = ["SyncOutcome", "sync_plan", "sync_server"]
 
@@ -40,7 +50,11 @@ async def sync_plan(plan: SyncPlan) -> SyncOutcome | None:
         plan.only_account or "*",
     )
     result = await push(plan)
-    outcome = await asyncio.to_thread(record, plan, result)
+    recorder = batch_recorder.get()
+    if recorder is None:
+        outcome = await asyncio.to_thread(record, plan, result)
+    else:
+        outcome = await recorder(plan, result)
     if outcome is not None:
         logger.info(
             "sync finished server=%s status=%s code=%s",

@@ -1,17 +1,25 @@
-"""Record a push: statuses, learned facts and events, in one transaction."""
+"""Record pushes: statuses, learned facts and events, in one transaction.
+
+Results are recorded in batches: what several pushes finished meanwhile is
+read and written in one transaction, with a few queries for the batch, and
+only what changed is written.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import close_old_connections, transaction
+from django.db.models import Max
 
+from ska.activity.models import ServerEvent
 from ska.activity.services import (
     SYNC_STATUS_CHANGE,
     WARNING,
-    last_sync_event,
+    encode_details,
     log_entity_event,
     log_server_event,
     setting_field_name,
@@ -44,32 +52,84 @@ class SyncOutcome:
 
 def record(plan: SyncPlan, result: PushResult) -> SyncOutcome | None:
     """Write what a push did; return None if the server was deleted meanwhile."""
+    return record_many([(plan, result)])[0]
+
+
+def record_many(
+    pushes: Sequence[tuple[SyncPlan, PushResult]],
+) -> list[SyncOutcome | None]:
+    """Write what several pushes of distinct servers did, in one transaction.
+
+    Return each push's outcome, None for a server deleted meanwhile.
+    """
     close_old_connections()
+    server_ids = [plan.server_id for plan, _ in pushes]
+    outcomes: list[SyncOutcome | None] = []
     with transaction.atomic():
-        server = Server.objects.filter(pk=plan.server_id).first()
-        if server is None:
-            return None
+        servers = Server.objects.in_bulk(server_ids)
+        if not servers:
+            return [None] * len(pushes)
         actor = get_keys_sync_user()
-        _record_server(server, actor, plan, result)
-        _record_accounts(server, actor, result)
-        if result.nonfatal:
-            log_server_event(
-                server, actor, NONFATAL_ISSUE, result.nonfatal, level=WARNING
+        last_messages = _last_sync_messages(list(servers))
+        accounts = _accounts([result for _, result in pushes])
+        for plan, result in pushes:
+            server = servers.get(plan.server_id)
+            if server is None:
+                outcomes.append(None)
+                continue
+            _record_server(server, actor, result, last_messages.get(server.pk))
+            _record_accounts(server, actor, result, accounts)
+            if result.nonfatal:
+                log_server_event(
+                    server, actor, NONFATAL_ISSUE, result.nonfatal, level=WARNING
+                )
+            outcomes.append(
+                SyncOutcome(
+                    server_id=plan.server_id,
+                    hostname=plan.hostname,
+                    ok=result.status != SyncStatus.FAILURE,
+                    status=str(result.status),
+                    message=result.message,
+                    code=result.code,
+                    retry=result.retry,
+                    lines=tuple(result.lines),
+                )
             )
-    return SyncOutcome(
-        server_id=plan.server_id,
-        hostname=plan.hostname,
-        ok=result.status != SyncStatus.FAILURE,
-        status=str(result.status),
-        message=result.message,
-        code=result.code,
-        retry=result.retry,
-        lines=tuple(result.lines),
+    return outcomes
+
+
+def _last_sync_messages(server_ids: list[int]) -> dict[int, str | None]:
+    """Return the message of each server's newest sync status event."""
+    prefix = encode_details(SYNC_STATUS_CHANGE)[:-1]
+    newest = (
+        ServerEvent.objects.filter(server_id__in=server_ids, details__startswith=prefix)
+        .values("server_id")
+        .annotate(newest=Max("id"))
+        .values_list("newest", flat=True)
     )
+    return {
+        server_id: json.loads(details).get("value")
+        for server_id, details in ServerEvent.objects.filter(
+            pk__in=list(newest)
+        ).values_list("server_id", "details")
+    }
+
+
+def _accounts(results: Sequence[PushResult]) -> dict[int, ServerAccount]:
+    """Return the accounts whose status the pushes report, proposed ones left out."""
+    wanted = [account_id for result in results for account_id in result.account_status]
+    if not wanted:
+        return {}
+    return {
+        account.pk: account
+        for account in ServerAccount.objects.filter(pk__in=wanted).exclude(
+            sync_status=ServerAccount.Status.PROPOSED
+        )
+    }
 
 
 def _record_server(
-    server: Server, actor: User, plan: SyncPlan, result: PushResult
+    server: Server, actor: User, result: PushResult, last_message: str | None
 ) -> None:
     changes: dict[str, str] = {}
     if result.ip_address and result.ip_address != server.ip_address:
@@ -83,8 +143,6 @@ def _record_server(
     for column, value in changes.items():
         _setting_update(server, actor, column, value)
 
-    last = last_sync_event(server)
-    last_message = json.loads(last.details).get("value") if last else None
     if last_message != result.message:
         log_server_event(server, actor, SYNC_STATUS_CHANGE, result.message)
     if server.sync_status != result.status:
@@ -113,14 +171,17 @@ def _setting_update(server: Server, actor: User, column: str, value: str) -> Non
     setattr(server, column, value)
 
 
-def _record_accounts(server: Server, actor: User, result: PushResult) -> None:
-    if not result.account_status:
-        return
-    accounts = ServerAccount.objects.filter(
-        server=server, pk__in=list(result.account_status)
-    ).exclude(sync_status=ServerAccount.Status.PROPOSED)
-    for account in accounts:
-        status = result.account_status[account.pk]
+def _record_accounts(
+    server: Server,
+    actor: User,
+    result: PushResult,
+    accounts: dict[int, ServerAccount],
+) -> None:
+    for account_id in sorted(result.account_status):
+        status = result.account_status[account_id]
+        account = accounts.get(account_id)
+        if account is None or account.server_id != server.pk:
+            continue
         if account.sync_status == status:
             continue
         log_entity_event(

@@ -9,6 +9,7 @@ dropped). :func:`run_sync` drives it in the foreground over chosen servers.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from typing import Any, TextIO, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -26,17 +27,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from ska.activity.services import SYNC_STATUS_CHANGE, last_sync_event, log_server_event
 from ska.directory.services import get_keys_sync_user
 from ska.servers.models import Server, SyncStatus
-from ska.sync.engine import SyncOutcome, sync_plan
+from ska.sync.engine import SyncOutcome, batch_recorder, sync_plan
 from ska.sync.failures import WORKER_PROCESS_ERROR, compose_message, retry_tag
 from ska.sync.models import WHOLE_SERVER
 from ska.sync.plan import SyncPlan, build_plan, build_plans
+from ska.sync.push import PushResult
 from ska.sync.queue import (
     Claim,
+    Finish,
     claim_servers,
     drop_claim,
     finish_claim,
+    finish_claims,
     new_worker_id,
 )
+from ska.sync.record import record, record_many
 from ska.sync.requests import request_syncs
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,10 @@ PHASE_GRACE_SECONDS = 30
 BUSY_POLL_SECONDS = 1.0
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+# The most results one database transaction records or closes.
+BATCH_LIMIT = 64
 
 
 async def in_thread(function: Callable[..., T], *args: object) -> T:
@@ -221,6 +230,126 @@ def close_claim(claim: Claim, outcome: SyncOutcome | None, covered: str | None) 
     )
 
 
+Closing = tuple[Claim, SyncOutcome | None, str | None]
+
+
+def close_claims(closings: Sequence[Closing]) -> list[BaseException | None]:
+    """Close several claims in one transaction, or one by one if that fails.
+
+    Return, for each claim, None or the error that closing it raised.
+    """
+    try:
+        for claim, outcome, _ in closings:
+            if outcome is None:
+                drop_claim(claim)
+        finish_claims(
+            [
+                Finish(claim, outcome.retry and not outcome.ok, covered)
+                for claim, outcome, covered in closings
+                if outcome is not None
+            ],
+            retry_delay=settings.SKA.sync.retry_delay,
+        )
+        return [None] * len(closings)
+    except Exception:  # noqa: BLE001  (each claim is closed again on its own)
+        logger.warning("batch of claims not closed together count=%s", len(closings))
+    errors: list[BaseException | None] = []
+    for claim, outcome, covered in closings:
+        try:
+            close_claim(claim, outcome, covered)
+            errors.append(None)
+        except Exception as error:  # noqa: BLE001  (raised to that push)
+            errors.append(error)
+    return errors
+
+
+def record_pushes(
+    pushes: Sequence[tuple[SyncPlan, PushResult]],
+) -> list[SyncOutcome | BaseException | None]:
+    """Record several pushes in one transaction, or one by one if that fails.
+
+    Return each push's outcome, or the error that recording it raised.
+    """
+    try:
+        return list(record_many(pushes))
+    except Exception:  # noqa: BLE001  (each push is recorded again on its own)
+        logger.warning("batch of results not recorded together count=%s", len(pushes))
+    outcomes: list[SyncOutcome | BaseException | None] = []
+    for plan, result in pushes:
+        try:
+            outcomes.append(record(plan, result))
+        except Exception as error:  # noqa: BLE001  (raised to that push)
+            outcomes.append(error)
+    return outcomes
+
+
+class Batcher(Generic[Item, Result]):
+    """Hand what concurrent pushes submit to a database thread in batches.
+
+    A batch is whatever was submitted while the previous one ran, so under
+    load many results share one transaction, and alone a result waits for
+    nothing. ``run`` returns one result or exception per item, in order.
+    """
+
+    def __init__(
+        self, run: Callable[[list[Item]], Sequence[Result | BaseException]]
+    ) -> None:
+        self._run = run
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        """Queue one item and return its result when its batch is done."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flushing is None:
+            # In a context of its own: a batch belongs to no single push, and
+            # its log lines must not carry the first submitter's run id.
+            self._flushing = asyncio.create_task(
+                self._flush(), context=contextvars.Context()
+            )
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                # Let the items of this loop turn join the batch.
+                await asyncio.sleep(0)
+                batch = self._pending[:BATCH_LIMIT]
+                del self._pending[:BATCH_LIMIT]
+                try:
+                    results = await in_thread(self._run, [item for item, _ in batch])
+                except Exception as error:  # noqa: BLE001  (raised to every item)
+                    results = [error] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._flushing = None
+
+
+_claim_closer: contextvars.ContextVar[Batcher[Closing, None] | None] = (
+    contextvars.ContextVar("claim_closer", default=None)
+)
+
+
+def batch_database_work() -> None:
+    """Record and close the pushes started from here on in batches."""
+    records: Batcher[tuple[SyncPlan, PushResult], SyncOutcome | None] = Batcher(
+        record_pushes
+    )
+
+    async def recorder(plan: SyncPlan, result: PushResult) -> SyncOutcome | None:
+        return await records.submit((plan, result))
+
+    batch_recorder.set(recorder)
+    _claim_closer.set(Batcher(close_claims))
+
+
 async def push_claim(claim: Claim, planned: Planned) -> SyncOutcome | None:
     """Push one claimed, planned server and close its claim."""
     outcome = await guarded_push(claim.server_id, planned)
@@ -229,7 +358,11 @@ async def push_claim(claim: Claim, planned: Planned) -> SyncOutcome | None:
         if isinstance(planned, BaseException) or planned is None
         else (planned.only_account)
     )
-    await in_thread(close_claim, claim, outcome, covered)
+    closer = _claim_closer.get()
+    if closer is None:
+        await in_thread(close_claim, claim, outcome, covered)
+    else:
+        await closer.submit((claim, outcome, covered))
     return outcome
 
 
@@ -332,6 +465,7 @@ async def _run(servers: list[Server], only_account: str | None, stdout: TextIO) 
     concurrency = settings.SKA.sync.concurrency
     threads = DatabaseThreads(database_workers(concurrency))
     threads.install()
+    batch_database_work()
     try:
         return await _run_all(servers, only_account, stdout, concurrency)
     finally:
