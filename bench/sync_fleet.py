@@ -106,6 +106,9 @@ def child(mode: str, concurrency: int, work: Path, profile: Path | None) -> None
             for server in Server.objects.all():
                 sync_server(server)
         count = SyncRequest.objects.values("server_id").distinct().count()
+        thread_profiles: list[cProfile.Profile] = []
+        if profiler is not None:
+            _profile_database_threads(thread_profiles)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         loop_before = time.thread_time()
         start = time.perf_counter()
@@ -121,7 +124,11 @@ def child(mode: str, concurrency: int, work: Path, profile: Path | None) -> None
         cpu_before.ru_utime + cpu_before.ru_stime
     )
     if profiler is not None and profile is not None:
-        profiler.dump_stats(profile / f"{mode}-{time.time_ns()}.prof")
+        stamp = time.time_ns()
+        profiler.dump_stats(profile / f"{mode}-{stamp}.prof")
+        for number, thread_profile in enumerate(thread_profiles):
+            thread_profile.disable()
+            thread_profile.dump_stats(profile / f"{mode}-{stamp}-db{number}.prof")
     figures = {
         "seconds": seconds,
         "servers": count,
@@ -130,6 +137,21 @@ def child(mode: str, concurrency: int, work: Path, profile: Path | None) -> None
         "loop_ms": 1000 * loop_cpu / max(1, count),
     }
     print(json.dumps(figures))
+
+
+def _profile_database_threads(profiles: list[cProfile.Profile]) -> None:
+    """Profile every database thread of the sync from its start."""
+    from ska.sync import runner
+
+    register = runner.DatabaseThreads._register
+
+    def profiled(threads: runner.DatabaseThreads) -> None:
+        register(threads)
+        thread_profile = cProfile.Profile()
+        profiles.append(thread_profile)
+        thread_profile.enable()
+
+    runner.DatabaseThreads._register = profiled  # type: ignore[method-assign,assignment]
 
 
 def _measure(
