@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,13 +73,14 @@ def record_many(
         actor = get_keys_sync_user()
         last_messages = _last_sync_messages(list(servers))
         accounts = _accounts([result for _, result in pushes])
+        changed: dict[str, list[int]] = defaultdict(list)
         for plan, result in pushes:
             server = servers.get(plan.server_id)
             if server is None:
                 outcomes.append(None)
                 continue
             _record_server(server, actor, result, last_messages.get(server.pk))
-            _record_accounts(server, actor, result, accounts)
+            _record_accounts(server, actor, result, accounts, changed)
             if result.nonfatal:
                 log_server_event(
                     server, actor, NONFATAL_ISSUE, result.nonfatal, level=WARNING
@@ -95,6 +97,9 @@ def record_many(
                     lines=tuple(result.lines),
                 )
             )
+        # One update per status for the whole batch.
+        for status, account_ids in changed.items():
+            ServerAccount.objects.filter(pk__in=account_ids).update(sync_status=status)
     return outcomes
 
 
@@ -176,7 +181,9 @@ def _record_accounts(
     actor: User,
     result: PushResult,
     accounts: dict[int, ServerAccount],
+    changed: dict[str, list[int]],
 ) -> None:
+    """Log the accounts whose status changes; collect them in ``changed``."""
     for account_id in sorted(result.account_status):
         status = result.account_status[account_id]
         account = accounts.get(account_id)
@@ -184,6 +191,8 @@ def _record_accounts(
             continue
         if account.sync_status == status:
             continue
+        # Events name the account with its server's hostname: no query.
+        account.server = server
         log_entity_event(
             account,
             actor,
@@ -199,4 +208,4 @@ def _record_accounts(
             status,
         )
         account.sync_status = status
-        account.save(update_fields=["sync_status"])
+        changed[status].append(account.pk)
