@@ -14,10 +14,10 @@ import re
 import secrets
 import shlex
 import socket
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 from django.utils import timezone
@@ -408,7 +408,7 @@ class _Push:
         try:
             # Concurrently, so that the files' requests share round trips;
             # the log lines still come in the plan's order.
-            done = await asyncio.gather(*(one(keyfile) for keyfile in plan.keyfiles))
+            done = await _all_or_cancel([one(keyfile) for keyfile in plan.keyfiles])
         finally:
             await _discard(reads.values())
         for keyfile, (ok, lines) in zip(plan.keyfiles, done, strict=True):
@@ -679,6 +679,28 @@ async def _all_or_first_error(*steps: Awaitable[object]) -> list[object]:
         if isinstance(result, BaseException):
             raise result
     return results
+
+
+async def _all_or_cancel(steps: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run steps at once; on the first error, stop the others and raise it.
+
+    Unlike a plain gather, nothing keeps writing to a server after its sync
+    has already failed.
+    """
+    if not steps:
+        return []
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
+    return [task.result() for task in tasks]
 
 
 async def _discard(tasks: Iterable[asyncio.Task[bytes]]) -> None:
