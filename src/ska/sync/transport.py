@@ -297,24 +297,32 @@ ENCRYPTION_ALGORITHMS = (
 )
 
 
-def _common_options(
+@lru_cache(maxsize=8)
+def client_options(
     client_key: asyncssh.SSHKey, connect_timeout: float, keepalive: int
-) -> dict[str, Any]:
+) -> asyncssh.SSHClientConnectionOptions:
+    """Return the options every hop and target connection shares, built once.
+
+    Each connection adds only what differs per server (host, port, tunnel,
+    user, trusted keys, host key algorithms, client class).
+    """
     # Nothing from the user's ~/.ssh (config, agent, keys, CA bundle) may
-    # change how the authority authenticates or what it trusts.
-    return {
-        "client_keys": [client_key],
-        "agent_path": None,
-        "config": None,
-        "password": None,
-        "kbdint_auth": False,
-        "gss_auth": False,
-        "x509_trusted_certs": None,
-        "preferred_auth": "publickey",
-        "connect_timeout": connect_timeout,
-        "keepalive_interval": keepalive or None,
-        "encryption_algs": ENCRYPTION_ALGORITHMS,
-    }
+    # change how the authority authenticates or what it trusts. The user
+    # is named so that no local account lookup decides it.
+    return asyncssh.SSHClientConnectionOptions(
+        config=None,
+        username=SYNC_USER,
+        client_keys=[client_key],
+        agent_path=None,
+        password=None,
+        kbdint_auth=False,
+        gss_auth=False,
+        x509_trusted_certs=None,
+        preferred_auth="publickey",
+        connect_timeout=connect_timeout,
+        keepalive_interval=keepalive or None,
+        encryption_algs=ENCRYPTION_ALGORITHMS,
+    )
 
 
 @lru_cache(maxsize=4)
@@ -340,25 +348,28 @@ async def _connect_hop(
     hop: Hop,
     tunnel: asyncssh.SSHClientConnection | DirectConnector,
     known_hosts: asyncssh.SSHKnownHosts | None,
-    options: dict[str, Any],
+    options: asyncssh.SSHClientConnectionOptions,
 ) -> asyncssh.SSHClientConnection:
+    # config=None again: left out, the library would read ~/.ssh/config.
     if known_hosts is None:
         return await asyncssh.connect(
             hop.host,
             hop.port,
             tunnel=tunnel,
+            config=None,
+            options=options,
             username=hop.user,
             known_hosts=([], [], []),
             client_factory=_UncheckedHopClient,
-            **options,
         )
     return await asyncssh.connect(
         hop.host,
         hop.port,
         tunnel=tunnel,
+        config=None,
+        options=options,
         username=hop.user,
         known_hosts=known_hosts,
-        **options,
     )
 
 
@@ -376,7 +387,7 @@ async def connect(
 
     The connection time limit applies to each hop and to the target.
     """
-    options = _common_options(client_key, connect_timeout, keepalive)
+    options = client_options(client_key, connect_timeout, keepalive)
     hop_known_hosts = _hop_known_hosts(policy) if chain.hops else None
     opened: list[asyncssh.SSHClientConnection] = []
     tunnel: asyncssh.SSHClientConnection | DirectConnector = DirectConnector()
@@ -409,7 +420,7 @@ async def _connect_target(
     port: int,
     tunnel: asyncssh.SSHClientConnection | DirectConnector,
     policy: TrustPolicy,
-    options: dict[str, Any],
+    options: asyncssh.SSHClientConnectionOptions,
 ) -> asyncssh.SSHClientConnection:
     blob = host_key_blob(policy.pinned_host_key)
     pinned = policy.pinned_host_key not in (None, "")
@@ -423,11 +434,11 @@ async def _connect_target(
         address,
         port,
         tunnel=tunnel,
-        username=SYNC_USER,
+        config=None,
+        options=options,
         known_hosts=(trusted, [], []),
         server_host_key_algs=host_key_algorithms(trusted),
         client_factory=lambda: _TargetClient(pinned),
-        **options,
     )
 
 
