@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,12 @@ import asyncssh
 import pytest
 
 from ska.servers.models import ServerAccount
-from ska.sync.transport import ENCRYPTION_ALGORITHMS, SYNC_USER, client_options
+from ska.sync.transport import (
+    ENCRYPTION_ALGORITHMS,
+    SYNC_USER,
+    client_options,
+    name_local_user,
+)
 from tests.support.sshd import SshdFleet, Target
 from tests.sync.conftest import Configure
 from tests.sync.scenario import run_sync, server_for
@@ -33,12 +40,37 @@ def test_client_options_trust_nothing_from_the_local_user() -> None:
     assert options.username == SYNC_USER
     assert not options.agent_path
     assert options.x509_trusted_certs is None
+    assert not options.x509_trusted_cert_paths
     assert not options.config.loaded
     assert list(options.preferred_auth) == ["publickey"]
     assert options.client_keys is not None
     assert [pair.public_data for pair in options.client_keys] == [key.public_data]
     offered = [name.decode("ascii") for name in options.encryption_algs]
     assert offered == list(ENCRYPTION_ALGORITHMS)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, "from the password database"),
+        ({"USER": "operator"}, None),
+        ({"LOGNAME": "someone"}, "someone"),
+        ({"USERNAME": "admin"}, None),
+    ],
+)
+def test_name_local_user_looks_the_name_up_once(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str | None
+) -> None:
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+    name_local_user()
+
+    if expected == "from the password database":
+        expected = pwd.getpwuid(os.getuid()).pw_name
+    assert os.environ.get("LOGNAME") == expected
 
 
 @pytest.fixture

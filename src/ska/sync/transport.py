@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import getpass
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -306,6 +308,7 @@ def client_options(
     Each connection adds only what differs per server (host, port, tunnel,
     user, trusted keys, host key algorithms, client class).
     """
+    name_local_user()
     # Nothing from the user's ~/.ssh (config, agent, keys, CA bundle) may
     # change how the authority authenticates or what it trusts. The user
     # is named so that no local account lookup decides it.
@@ -318,11 +321,31 @@ def client_options(
         kbdint_auth=False,
         gss_auth=False,
         x509_trusted_certs=None,
+        x509_trusted_cert_paths=[],
         preferred_auth="publickey",
         connect_timeout=connect_timeout,
         keepalive_interval=keepalive or None,
         encryption_algs=ENCRYPTION_ALGORITHMS,
     )
+
+
+_USER_NAME_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
+
+
+def name_local_user() -> None:
+    """Put the local user name in LOGNAME unless the environment has one.
+
+    The SSH library asks for the local user name on every connection, in a
+    worker thread; without one of these variables each answer is a password
+    database lookup. The name cannot change while the process runs.
+    """
+    if any(os.environ.get(name) for name in _USER_NAME_VARIABLES):
+        return
+    try:
+        os.environ["LOGNAME"] = getpass.getuser()
+    except (KeyError, OSError):
+        # No name for this uid: the library reports it on connecting.
+        logger.debug("local user name unknown uid=%s", os.getuid())
 
 
 @lru_cache(maxsize=4)
