@@ -274,6 +274,11 @@ class Connection:
 
     async def close(self, timeout: float) -> None:
         """Close the target connection, then the hops, innermost first."""
+        if not self._hops:
+            # Nothing rides on a direct connection: its socket closes on
+            # its own, and a push need not wait a loop turn for that.
+            self.target.close()
+            return
         for conn in [self.target, *reversed(self._hops)]:
             await close_quietly(conn, timeout)
 
