@@ -554,7 +554,8 @@ class _Push:
         self, reading: asyncio.Task[bytes], limit: float
     ) -> str | None:
         try:
-            data = await asyncio.wait_for(reading, limit)
+            async with asyncio.timeout(limit):
+                data = await reading
         except (TimeoutError, OSError, asyncssh.Error):
             return None
         text = data.decode("utf-8", "replace").strip()
@@ -603,7 +604,8 @@ class _Push:
             )
 
         try:
-            await asyncio.wait_for(write(), limit)
+            async with asyncio.timeout(limit):
+                await write()
             return
         except TimeoutError:
             reason = f"no answer within {limit:.0f} s"
