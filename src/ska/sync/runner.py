@@ -65,7 +65,14 @@ async def in_thread(function: Callable[..., T], *args: object) -> T:
         close_old_connections()
         return function(*args)
 
-    return await asyncio.to_thread(guarded)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_database_executor, guarded)
+
+
+# The pool of the running DatabaseThreads, if any. It is kept apart from the
+# loop's default executor, where the SSH library prepares every connection:
+# sharing one pool made each new connection queue behind database work.
+_database_executor: ThreadPoolExecutor | None = None
 
 
 class DatabaseThreads:
@@ -90,8 +97,9 @@ class DatabaseThreads:
             self._threads.append(threading.current_thread())
 
     def install(self) -> None:
-        """Make this pool the running loop's default executor."""
-        asyncio.get_running_loop().set_default_executor(self.executor)
+        """Make this pool the one ``in_thread`` runs database work in."""
+        global _database_executor
+        _database_executor = self.executor
 
     def close(self) -> None:
         """Close every thread's connection, then end the pool."""
@@ -104,6 +112,9 @@ class DatabaseThreads:
                 for _ in range(count)
             ]
             wait_futures(jobs, timeout=self.CLOSE_TIMEOUT)
+        global _database_executor
+        if _database_executor is self.executor:
+            _database_executor = None
         self.executor.shutdown(wait=False)
 
     def _close_connection(self, barrier: threading.Barrier) -> None:
