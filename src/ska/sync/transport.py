@@ -378,18 +378,10 @@ async def _connect_hop(
     known_hosts: asyncssh.SSHKnownHosts | None,
     options: asyncssh.SSHClientConnectionOptions,
 ) -> asyncssh.SSHClientConnection:
+    # Without a known_hosts file the hop is not checked (strict checking is
+    # off): no trusted keys, and a client that accepts whatever it is shown.
+    unchecked = known_hosts is None
     # config=None again: left out, the library would read ~/.ssh/config.
-    if known_hosts is None:
-        return await asyncssh.connect(
-            hop.host,
-            hop.port,
-            tunnel=tunnel,
-            config=None,
-            options=options,
-            username=hop.user,
-            known_hosts=([], [], []),
-            client_factory=_UncheckedHopClient,
-        )
     return await asyncssh.connect(
         hop.host,
         hop.port,
@@ -397,7 +389,8 @@ async def _connect_hop(
         config=None,
         options=options,
         username=hop.user,
-        known_hosts=known_hosts,
+        known_hosts=([], [], []) if unchecked else known_hosts,
+        client_factory=_UncheckedHopClient if unchecked else None,
     )
 
 
